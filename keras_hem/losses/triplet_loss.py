@@ -1,0 +1,117 @@
+"""The triplet loss of the paper's eq 5, on mined or precomputed triplets."""
+
+import keras
+from keras import ops
+
+from keras_hem.mining.distances import pairwise_distances, validate_distance
+from keras_hem.mining.triplet_hard_miner import TripletHardMiner
+
+
+def triplet_margin_loss(distances, triplets, margin=1.0, soft=False):
+    """Mean hinge `[d(a, p) - d(a, n) + margin]_+` over the valid triplets (eq 5).
+
+    Args:
+        distances: `(batch, batch)` pairwise distance matrix.
+        triplets: `(anchors, positives, negatives, valid)` as returned by any miner; `valid`
+            may be `None` when every triplet is real.
+        margin: the margin `alpha`.
+        soft: use `softplus(d_ap - d_an)` instead of the hinge (the margin is then unused).
+
+    Returns:
+        A float32 scalar; 0 when no triplet is valid.
+    """
+    anchors, positives, negatives, valid = triplets
+    distances = ops.cast(distances, "float32")
+    batch = ops.shape(distances)[0]
+    flat = ops.reshape(distances, (-1,))
+    anchors = ops.cast(anchors, "int32")
+    d_ap = ops.take(flat, anchors * batch + ops.cast(positives, "int32"))
+    d_an = ops.take(flat, anchors * batch + ops.cast(negatives, "int32"))
+    per_triplet = ops.softplus(d_ap - d_an) if soft else ops.relu(d_ap - d_an + margin)
+    weights = ops.ones_like(per_triplet) if valid is None else ops.cast(valid, "float32")
+    return ops.sum(per_triplet * weights) / ops.maximum(ops.sum(weights), 1.0)
+
+
+@keras.saving.register_keras_serializable(package="keras_hem")
+class TripletLoss(keras.losses.Loss):
+    """Triplet margin loss (paper eq 5) over triplets mined from each batch.
+
+    Use it like TensorFlow Addons' `TripletHardLoss` / `TripletSemiHardLoss`: integer class
+    labels as `y_true` (shape `(batch,)` or `(batch, 1)`) and embeddings as `y_pred`
+    (`(batch, dim)`). The loss mines triplets with `miner` (default: a batch-hard
+    `TripletHardMiner` with the same margin and distance) and averages
+    `[d(a, p) - d(a, n) + margin]_+` over the valid ones. To use triplets from another miner,
+    call `from_triplets(embeddings, triplets)`.
+
+    Args:
+        margin: the margin `alpha` of eq 4, `>= 0`.
+        distance: `"squared_l2"` (the paper's), `"l2"` or `"cosine"`.
+        miner: a `TripletHardMiner` (or any serialisable callable with the same signature).
+            `None` uses batch-hard mining.
+        soft: replace the hinge by `softplus(d_ap - d_an)` ("soft margin", Hermans et al.).
+        name: name of the loss.
+        reduction: Keras reduction. The value is already the mean over valid triplets, so the
+            default `"sum_over_batch_size"` leaves it unchanged.
+
+    Returns:
+        A float32 scalar loss; 0 when the batch holds no valid triplet.
+
+    Raises:
+        ValueError: for an unknown distance or a negative margin.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> from keras_hem.losses import TripletLoss
+        >>> model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4)])
+        >>> model.compile(optimizer="adam", loss=TripletLoss(margin=0.5))
+        >>> x, y = np.random.rand(64, 8).astype("float32"), np.arange(64) % 4
+        >>> history = model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    """
+
+    def __init__(
+        self,
+        margin=1.0,
+        distance="squared_l2",
+        miner=None,
+        soft=False,
+        name="triplet_loss",
+        reduction="sum_over_batch_size",
+        dtype=None,
+    ):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        if not margin >= 0:
+            raise ValueError(f"`margin` must be >= 0, got margin={margin!r}.")
+        self.margin = float(margin)
+        self.distance = validate_distance(distance)
+        self.soft = bool(soft)
+        self.miner = miner if miner is not None else TripletHardMiner(margin, distance=distance)
+
+    def call(self, y_true, y_pred):
+        distances = pairwise_distances(y_pred, self.distance)
+        labels = ops.reshape(y_true, (-1,))
+        if hasattr(self.miner, "mine") and getattr(self.miner, "distance", None) == self.distance:
+            triplets = self.miner.mine(distances, labels)  # reuse the distance matrix
+        else:
+            triplets = self.miner(y_pred, labels)
+        return triplet_margin_loss(distances, triplets, self.margin, self.soft)
+
+    def from_triplets(self, embeddings, triplets):
+        """The loss on precomputed `(anchors, positives, negatives, valid)` triplets."""
+        distances = pairwise_distances(embeddings, self.distance)
+        return triplet_margin_loss(distances, triplets, self.margin, self.soft)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            margin=self.margin,
+            distance=self.distance,
+            soft=self.soft,
+            miner=keras.saving.serialize_keras_object(self.miner),
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["miner"] = keras.saving.deserialize_keras_object(config.get("miner"))
+        return cls(**config)
