@@ -123,7 +123,7 @@ class RatingMatrix:
         step: rating grid step, or `None` when the ratings were not checked against a grid.
         csr: users x items `scipy.sparse.csr_array` of float32 ratings.
 
-    Example:
+    Examples:
         >>> rm = RatingMatrix.from_arrays(["ann", "bob", "ann"], [10, 10, 20], [4.0, 3.0, 5.0])
         >>> rm.n_users, rm.n_items, rm.n_ratings
         (2, 2, 3)
@@ -211,7 +211,7 @@ class RatingMatrix:
                 grid, duplicate pairs (with `duplicates="error"`), or bad arguments. Messages
                 name the column, count the bad rows and show up to 5 of them by index label.
 
-        Example:
+        Examples:
             >>> df = pd.DataFrame({"user": [1, 2], "item": ["a", "b"], "rating": [4, 5]})
             >>> RatingMatrix.from_dataframe(df, scale=(1, 5), step=1).n_ratings
             2
@@ -250,7 +250,7 @@ class RatingMatrix:
                 listed in `from_dataframe` (the argument names stand in for column names and
                 rows are shown by position).
 
-        Example:
+        Examples:
             >>> RatingMatrix.from_arrays([1, 1], [5, 6], [2.5, 3.0], step=0.5).scale
             (2.5, 3.0)
         """
@@ -292,7 +292,7 @@ class RatingMatrix:
             ValueError: if it stores no entries, or for the rating problems listed in
                 `from_dataframe` (rows are shown as `(row, column)` coordinates).
 
-        Example:
+        Examples:
             >>> m = sparse.csr_array(np.array([[0.0, 4.0], [5.0, 0.0], [0.0, 0.0]]))
             >>> RatingMatrix.from_sparse(m).n_users
             3
@@ -408,7 +408,7 @@ class RatingMatrix:
         Raises:
             ValueError: with `strict=True`, if any id is unknown (count and up to 5 shown).
 
-        Example:
+        Examples:
             >>> rm = RatingMatrix.from_arrays(["a", "b"], [1, 1], [3, 4])
             >>> rm.user_index(["b", "zz"]).tolist()
             [1, -1]
@@ -428,7 +428,7 @@ class RatingMatrix:
         Raises:
             ValueError: with `strict=True`, if any id is unknown (count and up to 5 shown).
 
-        Example:
+        Examples:
             >>> rm = RatingMatrix.from_arrays(["a", "b"], [1, 2], [3, 4])
             >>> rm.item_index(2)
             1
@@ -461,7 +461,7 @@ class RatingMatrix:
         Returns:
             `scipy.sparse.csr_array` of shape `(n_items, n_users)` with float32 ratings.
 
-        Example:
+        Examples:
             >>> rm = RatingMatrix.from_arrays([1, 2], [7, 7], [3, 4])
             >>> rm.to_item_user_csr().shape
             (1, 2)
@@ -483,7 +483,7 @@ class RatingMatrix:
         Raises:
             IndexError: if an index is not an integer in `[0, n_items)`.
 
-        Example:
+        Examples:
             >>> rm = RatingMatrix.from_arrays([1, 2], [7, 8], [3, 4])
             >>> rm.item_rows([1, 0])
             array([[0., 4.],
@@ -504,7 +504,7 @@ class RatingMatrix:
         Raises:
             IndexError: if an index is not an integer in `[0, n_users)`.
 
-        Example:
+        Examples:
             >>> rm = RatingMatrix.from_arrays([1, 2], [7, 8], [3, 4])
             >>> rm.user_rows(0)
             array([[3., 0.]], dtype=float32)
@@ -518,7 +518,7 @@ class RatingMatrix:
         Returns:
             `pandas.DataFrame` with columns `user`, `item`, `rating`, sorted by (user, item) index.
 
-        Example:
+        Examples:
             >>> RatingMatrix.from_arrays(["u"], ["i"], [2.0]).to_dataframe().shape
             (1, 3)
         """
@@ -551,7 +551,7 @@ class RatingMatrix:
         Raises:
             ValueError: if `test_fraction` is not in (0, 1), or if either side would be empty.
 
-        Example:
+        Examples:
             >>> rm = RatingMatrix.from_arrays([1, 1, 2, 2, 3], [1, 2, 1, 2, 1], [1, 2, 3, 4, 5])
             >>> train, test = rm.random_split(0.2, seed=0)
             >>> train.n_ratings, test.n_ratings, test.n_users
@@ -589,7 +589,7 @@ class RatingMatrix:
             ValueError: if `test_fraction` is not in (0, 1), `min_train` is not a non-negative
                 integer, or the test set would be empty.
 
-        Example:
+        Examples:
             >>> rm = RatingMatrix.from_arrays([1] * 5 + [2] * 5, list(range(5)) * 2, [3] * 10)
             >>> train, test = rm.per_user_split(0.2, seed=0)
             >>> np.bincount(test.users).tolist()
@@ -648,7 +648,7 @@ class RatingMatrix:
         Raises:
             TypeError: if an id is not an int, float or str.
 
-        Example:
+        Examples:
             >>> d = RatingMatrix.from_arrays(["a"], [3], [4.0]).to_dict()
             >>> d["user_ids"], d["item_ids"], d["ratings"]
             (['a'], [3], [4.0])
@@ -681,7 +681,7 @@ class RatingMatrix:
         Raises:
             ValueError: if `data` is not in the `to_dict` format or its indices are invalid.
 
-        Example:
+        Examples:
             >>> rm = RatingMatrix.from_arrays(["a", "b"], [3, 4], [4.0, 5.0])
             >>> RatingMatrix.from_dict(rm.to_dict()).user_ids.tolist()
             ['a', 'b']
@@ -703,7 +703,7 @@ class RatingMatrix:
         Returns:
             `to_dict(include_ratings=False)`.
 
-        Example:
+        Examples:
             >>> sorted(RatingMatrix.from_arrays([1], [2], [3]).get_config())[:3]
             ['format', 'item_ids', 'scale']
         """
@@ -719,7 +719,7 @@ class RatingMatrix:
         Returns:
             A `RatingMatrix` with the saved id maps and no ratings.
 
-        Example:
+        Examples:
             >>> rm = RatingMatrix.from_arrays([1], [2], [3])
             >>> RatingMatrix.from_config(rm.get_config()).n_ratings
             0

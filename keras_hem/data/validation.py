@@ -37,7 +37,7 @@ def describe_rows(positions, values, labels=None):
     Returns:
         A string such as `"row 3: nan, row 7: inf"`, followed by `", ..."` when rows are omitted.
 
-    Example:
+    Examples:
         >>> describe_rows(np.array([1]), np.array([0.0, -1.0]))
         'row 1: -1.0'
     """
@@ -65,7 +65,7 @@ def bad_rows_error(column, problem, positions, values, labels=None):
     Returns:
         A `ValueError` ready to be raised.
 
-    Example:
+    Examples:
         >>> str(bad_rows_error("rating", "are NaN", np.array([0]), [float("nan")]))
         "Column 'rating': 1 row(s) are NaN (showing up to 5): row 0: nan."
     """
@@ -87,7 +87,7 @@ def check_columns(frame, columns):
         TypeError: if `frame` is not a DataFrame.
         ValueError: if any column is missing; the message lists the available columns.
 
-    Example:
+    Examples:
         >>> check_columns(pd.DataFrame({"user": [1]}), ["user"])
     """
     if not isinstance(frame, pd.DataFrame):
@@ -108,7 +108,7 @@ def check_same_length(arrays):
     Raises:
         ValueError: if an array is not 1-D or the lengths differ; the message gives every length.
 
-    Example:
+    Examples:
         >>> check_same_length({"users": [1, 2], "items": [3, 4]})
     """
     lengths = {}
@@ -132,7 +132,7 @@ def check_not_empty(n_rows, what):
     Raises:
         ValueError: if `n_rows` is 0.
 
-    Example:
+    Examples:
         >>> check_not_empty(3, "DataFrame")
     """
     if n_rows == 0:
@@ -150,7 +150,7 @@ def check_ids(values, column, labels=None):
     Raises:
         ValueError: if any id is missing (None, NaN or NA).
 
-    Example:
+    Examples:
         >>> check_ids(np.array(["a", "b"], dtype=object), "user")
     """
     missing = np.flatnonzero(np.asarray(pd.isna(values)))
@@ -173,7 +173,7 @@ def coerce_ratings(values, column, labels=None):
         ValueError: if the column is boolean, if any value is not a number, is NaN or infinite,
             or is `<= 0` (dense rows use 0 for "missing", so such ratings would vanish there).
 
-    Example:
+    Examples:
         >>> coerce_ratings(["4", 3.5], "rating")
         array([4. , 3.5])
     """
@@ -218,7 +218,7 @@ def validate_scale(scale, step):
     Raises:
         ValueError: if `scale` or `step` is malformed; the message quotes the bad value.
 
-    Example:
+    Examples:
         >>> validate_scale((1, 5), 1)
         ((1.0, 5.0), 1.0)
     """
@@ -255,7 +255,7 @@ def check_scale(ratings, scale, step, column, labels=None):
     Raises:
         ValueError: if a rating lies outside the declared scale or off the grid.
 
-    Example:
+    Examples:
         >>> check_scale(np.array([1.0, 4.5]), (0.5, 5.0), 0.5, "rating")
         (0.5, 5.0)
     """
@@ -300,7 +300,7 @@ def validate_duplicates_policy(duplicates):
     Raises:
         ValueError: if it is not a supported policy.
 
-    Example:
+    Examples:
         >>> validate_duplicates_policy("mean")
         'mean'
     """
@@ -335,7 +335,7 @@ def resolve_duplicates(
     Raises:
         ValueError: with `duplicates="error"`, if any (user, item) pair occurs more than once.
 
-    Example:
+    Examples:
         >>> u, i, r = resolve_duplicates(
         ...     np.array([0, 0]), np.array([1, 1]), np.array([2.0, 4.0]), 2, "mean", None)
         >>> r
@@ -385,7 +385,7 @@ def validate_fraction(value, name):
     Raises:
         ValueError: if `value` is not a number in (0, 1).
 
-    Example:
+    Examples:
         >>> validate_fraction(0.2, "test_fraction")
         0.2
     """

@@ -317,7 +317,7 @@ def load_data(name="ml-100k", data_dir=None, origin=None, cache_dir=None, verify
         FileNotFoundError: if the chosen folder lacks the files, or no local copy exists and the
             download fails; the message says where to put the files.
 
-    Example:
+    Examples:
         >>> ratings = load_data("ml-100k", data_dir="/data/movielens")  # doctest: +SKIP
         >>> ratings.shape  # doctest: +SKIP
         (100000, 4)
@@ -383,7 +383,7 @@ def load_titles(name="ml-100k", data_dir=None, cache_dir=None):
     Raises:
         ValueError: for an unknown `name`.
 
-    Example:
+    Examples:
         >>> load_titles("ml-100k", data_dir="/data/movielens")[1]  # doctest: +SKIP
         'Toy Story (1995)'
     """
@@ -425,7 +425,7 @@ def load_csv(path, columns=("user", "item", "rating"), sep=",", header=True):
         ValueError: if `columns` does not have 3 or 4 names, a named column is missing, the
             field count does not match (`header=False`), or the file holds no rows.
 
-    Example:
+    Examples:
         >>> frame = load_csv(io.StringIO("u,i,r\n1,2,4.5\n"), columns=("u", "i", "r"))
         >>> list(frame.columns)
         ['user', 'item', 'rating']

@@ -140,7 +140,7 @@ def top_k_items(scores, valid, k):
         `(rows, k)` that is False where a row has fewer than `k` valid items (those slots hold
         arbitrary indices).
 
-    Example:
+    Examples:
         >>> top, ok = top_k_items(np.array([[0.5, 0.9, 0.9]]), np.array([[True] * 3]), 2)
         >>> top.tolist(), ok.tolist()
         ([[1, 2]], [[True, True]])
@@ -240,7 +240,7 @@ def ranking_metrics(
             overlap, under `"full_catalog"`), a `score_fn` output of the wrong shape or with NaN
             on candidate items, or when no user has a relevant test item.
 
-    Example:
+    Examples:
         >>> from keras_hem.data import RatingMatrix
         >>> data = RatingMatrix.from_arrays([0, 0, 0, 1, 1], [0, 1, 2, 0, 2], [5, 3, 4, 2, 5])
         >>> train, test = data.random_split(0.4, seed=1)

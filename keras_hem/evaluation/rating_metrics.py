@@ -59,7 +59,7 @@ def mae(y_true, y_pred, scale=None):
         ValueError: if the sizes differ, the inputs are empty or hold NaN/inf values, or
             `scale` is malformed.
 
-    Example:
+    Examples:
         >>> mae([1.0, 5.0], [2.0, 6.0], scale=(1, 5))
         0.5
     """
@@ -82,7 +82,7 @@ def rmse(y_true, y_pred, scale=None):
         ValueError: if the sizes differ, the inputs are empty or hold NaN/inf values, or
             `scale` is malformed.
 
-    Example:
+    Examples:
         >>> rmse([1.0, 5.0], [2.0, 6.0], scale=(1, 5))
         0.7071067811865476
     """

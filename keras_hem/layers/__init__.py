@@ -1,5 +1,6 @@
 """Keras layers of keras-hem."""
 
 from keras_hem.layers.mean_model import MeanModel
+from keras_hem.layers.mean_model_labeler import MeanModelLabeler
 
-__all__ = ["MeanModel"]
+__all__ = ["MeanModel", "MeanModelLabeler"]

@@ -46,7 +46,7 @@ class MeanModel(keras.layers.Layer):
         ValueError: if `depth` is not an integer in `[1, 16]`, if the input is not rank 2, or
             if its dtype cannot be cast to float (strings, booleans).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from keras_hem.layers import MeanModel
         >>> ratings = np.array([[5.0, 3.0, 0.0, 1.0]])  # 0 = unobserved

@@ -59,7 +59,7 @@ class TripletLoss(keras.losses.Loss):
     Raises:
         ValueError: for an unknown distance or a negative margin.
 
-    Example:
+    Examples:
         >>> import keras, numpy as np
         >>> from keras_hem.losses import TripletLoss
         >>> model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4)])

@@ -49,7 +49,7 @@ class TripletHardMiner:
         ValueError: for an unknown strategy or distance, a negative margin, or `max_triplets`
             that is not a positive integer (or used with another strategy).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from keras_hem.mining import TripletHardMiner
         >>> embeddings = np.array([[0.0], [0.1], [1.0], [3.0]], "float32")
@@ -124,16 +124,27 @@ def _label_masks(labels):
     return ops.logical_and(equal, not_self), ops.logical_not(equal)
 
 
+def _first_argmin(values, axis):
+    """Argmin that returns the lowest index among ties.
+
+    Plain `argmin` may return any of several equal minima on multi-threaded CPU kernels, which
+    made training runs with a fixed seed differ; an integer `min` is order-independent.
+    """
+    minimum = ops.min(values, axis=axis, keepdims=True)
+    index = ops.expand_dims(ops.arange(ops.shape(values)[axis], dtype="int32"), 1 - axis)
+    return ops.min(ops.where(ops.equal(values, minimum), index, ops.shape(values)[axis]), axis=axis)
+
+
 def _masked_argmin(values, mask, axis):
     """Argmin of `values` over the entries where `mask` holds, and whether any entry holds."""
     big = ops.max(values) + 1.0
-    return ops.argmin(ops.where(mask, values, big), axis=axis), ops.any(mask, axis=axis)
+    return _first_argmin(ops.where(mask, values, big), axis=axis), ops.any(mask, axis=axis)
 
 
 def _batch_hard(distances, same, different):
     anchors = ops.arange(ops.shape(distances)[0], dtype="int32")
     # Distances are >= 0, so -1 never wins the argmax.
-    positives = ops.argmax(ops.where(same, distances, -1.0), axis=1)
+    positives = _first_argmin(-ops.where(same, distances, -1.0), axis=1)
     negatives, has_negative = _masked_argmin(distances, different, axis=1)
     valid = ops.logical_and(ops.any(same, axis=1), has_negative)
     return anchors, ops.cast(positives, "int32"), ops.cast(negatives, "int32"), valid

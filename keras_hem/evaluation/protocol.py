@@ -1,0 +1,123 @@
+"""The evaluation protocol of keras-hem: rating errors and top-k metrics in one table.
+
+`evaluate` scores a fitted recommender on a held-out test set the way the HEM-AAE paper reports
+results: MAE and RMSE over every test rating, Precision@k and NDCG@k for several cut-offs. The
+paper does not state its ranking protocol, so two relevance definitions are reported side by
+side (see `evaluate`).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import pandas as pd
+
+from keras_hem.data import RatingMatrix
+from keras_hem.evaluation.ranking_metrics import _check_compatible, ranking_metrics
+from keras_hem.evaluation.rating_metrics import mae, rmse
+
+
+def _suffix(threshold):
+    """Column suffix of a relevance threshold: `""` for None, `"_t4"` for 4, `"_t3.5"`."""
+    return "" if threshold is None else f"_t{threshold:g}"
+
+
+def _validate_thresholds(thresholds):
+    """Return `thresholds` as a tuple of unique None-or-number values."""
+    values = tuple(thresholds)
+    ok = all(t is None or (isinstance(t, numbers.Real) and not isinstance(t, bool)) for t in values)
+    if not ok or len({_suffix(t) for t in values}) != len(values):
+        raise ValueError(
+            f"`thresholds` must be distinct numbers or None, got thresholds={thresholds!r}."
+        )
+    return values
+
+
+def _check_model_train(model, train):
+    """Refuse a model whose own training ratings are not `train` (when it exposes them)."""
+    fitted_on = getattr(model, "train", None)
+    if not isinstance(fitted_on, RatingMatrix):
+        return
+    same = (
+        np.array_equal(fitted_on.user_ids, train.user_ids)
+        and np.array_equal(fitted_on.item_ids, train.item_ids)
+        and np.array_equal(fitted_on.users, train.users)
+        and np.array_equal(fitted_on.items, train.items)
+        and np.array_equal(fitted_on.ratings, train.ratings)
+    )
+    if not same:
+        raise ValueError(
+            "The model was fitted on other ratings or id maps than `train`. Fit it on the "
+            "`train` RatingMatrix of this split (same data, same seed) before evaluating it."
+        )
+
+
+def evaluate(model, train, test, ks=(3, 5, 10), thresholds=(None, 4), protocol="full_catalog"):
+    """Rating errors and top-k ranking metrics of a fitted recommender, as one table row.
+
+    Columns, in order:
+
+    * `MAE`, `RMSE`: over every test rating, with predictions clipped to `train.scale`. Test
+      pairs whose user or item has no training rating are predicted by the model's fallback
+      (for `Recommender`: item mean, then user mean, then global mean).
+    * `n_test`: number of test ratings; `n_unseen`: how many of them have a user or an item
+      without training ratings.
+    * for each threshold: `P@k` and `NDCG@k` for each `k`, and `n_users`, the users ranked
+      (see `ranking_metrics`). With `threshold=None` every test item is relevant and the
+      columns have no suffix; otherwise relevant means a test rating `>= threshold` and the
+      columns end in `_t{threshold}`, e.g. `P@10_t4` for ratings of 4 and above.
+
+    Args:
+        model: a fitted `keras_hem.Recommender`, or any object with `predict(users, items)`
+            (ids in, ratings out) and `score_users(user_indices)` (indices of `train`, scores of
+            shape `(len(user_indices), n_items)` out). If it has a `train` RatingMatrix, it must
+            equal `train`.
+        train: training `RatingMatrix` (the model's training data).
+        test: test `RatingMatrix` sharing `train`'s id maps, e.g. from `random_split`.
+        ks: ranking cut-offs.
+        thresholds: relevance thresholds; `None` means "any test rating".
+        protocol: `"full_catalog"` (rank every item the user did not rate in training) or
+            `"test_items"` (rank only the user's test items).
+
+    Returns:
+        One-row `pandas.DataFrame`.
+
+    Raises:
+        ValueError: for malformed arguments, train and test that do not share id maps (or
+            overlap, under `"full_catalog"`), a model fitted on other data, or a threshold
+            that leaves no relevant test item.
+
+    Examples:
+        >>> import numpy as np
+        >>> data = RatingMatrix.from_arrays([0, 0, 1, 1, 1], [0, 1, 0, 1, 2], [5, 3, 4, 2, 5])
+        >>> train, test = data.random_split(0.4, seed=0)
+        >>> class Constant:
+        ...     def predict(self, users, items):
+        ...         return np.full(len(users), 4.0)
+        ...     def score_users(self, user_indices):
+        ...         return np.tile([3.0, 2.0, 1.0], (len(user_indices), 1))
+        >>> row = evaluate(Constant(), train, test, ks=(1,), thresholds=(None,))
+        >>> list(row.columns)
+        ['MAE', 'RMSE', 'n_test', 'n_unseen', 'P@1', 'NDCG@1', 'n_users']
+    """
+    thresholds = _validate_thresholds(thresholds)
+    _check_compatible(train, test, protocol)
+    _check_model_train(model, train)
+    predictions = np.asarray(
+        model.predict(test.user_ids[test.users], test.item_ids[test.items]), dtype=np.float64
+    )
+    user_seen = np.bincount(train.users, minlength=train.n_users) > 0
+    item_seen = np.bincount(train.items, minlength=train.n_items) > 0
+    row = {
+        "MAE": mae(test.ratings, predictions, scale=train.scale),
+        "RMSE": rmse(test.ratings, predictions, scale=train.scale),
+        "n_test": test.n_ratings,
+        "n_unseen": int(np.sum(~(user_seen[test.users] & item_seen[test.items]))),
+    }
+    for threshold in thresholds:
+        metrics = ranking_metrics(
+            model.score_users, train, test, ks=ks, threshold=threshold, protocol=protocol
+        )
+        row.update({f"{name}{_suffix(threshold)}": value for name, value in metrics.items()})
+    return pd.DataFrame([row])

@@ -1,0 +1,106 @@
+"""Positive / negative classes for hard-example mining, from the mean model of the data."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_hem.layers.mean_model import MeanModel
+from keras_hem.losses.masked_reconstruction import observed_mask
+
+
+@keras.saving.register_keras_serializable(package="keras_hem")
+class MeanModelLabeler(keras.layers.Layer):
+    """Labels each rating row by where its mean falls in the mean-model tree of all ratings.
+
+    The paper splits samples into positive and negative ones without saying how. We use its
+    own mean model: `adapt()` builds the mean-model tree of *all* training ratings; a row's
+    label is the leaf of that tree its mean rating `t0` falls into. With `label_depth=1` there
+    are two classes: negative (0) when the row's mean is `<=` the global mean, positive (1)
+    above it. `label_depth=k` gives `2**k` classes split at the tree's `2**k - 1` inner nodes.
+    Rows with no observed rating get class 0.
+
+    Args:
+        label_depth: depth `k` of the global tree; `2**k` classes. `1 <= k <= 8`.
+        missing_value: value of unobserved entries.
+        **kwargs: standard layer arguments.
+
+    Returns:
+        Called on `(batch, n)` rating rows: int32 labels of shape `(batch,)`.
+
+    Raises:
+        ValueError: for a bad `label_depth`, or from `adapt()` when the data hold no rating.
+
+    Examples:
+        >>> import numpy as np
+        >>> from keras_hem.layers import MeanModelLabeler
+        >>> ratings = np.array([[5.0, 4.0, 0.0], [1.0, 0.0, 2.0], [3.0, 3.0, 3.0]])
+        >>> labeler = MeanModelLabeler()
+        >>> labeler.adapt(ratings)  # global mean of the 8 ratings: 3.0
+        >>> np.asarray(labeler(ratings)).tolist()
+        [1, 0, 0]
+    """
+
+    def __init__(self, label_depth=1, missing_value=0.0, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        if isinstance(label_depth, bool) or not isinstance(label_depth, int):
+            raise ValueError(f"`label_depth` must be an integer, got label_depth={label_depth!r}.")
+        if not 1 <= label_depth <= 8:
+            raise ValueError(f"`label_depth` must be in [1, 8], got label_depth={label_depth!r}.")
+        self.label_depth = label_depth
+        self.missing_value = float(missing_value)
+        self.thresholds = self.add_weight(
+            shape=(2**label_depth - 1,), initializer="zeros", trainable=False, name="thresholds"
+        )
+        self.adapted = self.add_weight(
+            shape=(), initializer="zeros", trainable=False, name="adapted"
+        )
+
+    @property
+    def is_adapted(self):
+        """Whether `adapt()` has set the thresholds."""
+        return bool(keras.ops.convert_to_numpy(self.adapted) > 0)
+
+    def adapt(self, ratings):
+        """Builds the global mean-model tree from every observed rating in `ratings`.
+
+        Args:
+            ratings: a NumPy array or `scipy.sparse` matrix of rating rows (its stored values
+                are the observed ratings), or a 1-D array of the observed ratings themselves.
+
+        Raises:
+            ValueError: if `ratings` holds no observed rating.
+        """
+        values = _observed_values(ratings, self.missing_value)
+        if values.size == 0:
+            raise ValueError("MeanModelLabeler.adapt() got no observed rating.")
+        tree = MeanModel(depth=self.label_depth)(values[None, :].astype("float32"))
+        self.thresholds.assign(np.sort(keras.ops.convert_to_numpy(tree)[0]))
+        self.adapted.assign(1.0)
+
+    def call(self, ratings):
+        x = ops.cast(ratings, "float32")
+        observed = observed_mask(x, self.missing_value)
+        count = ops.sum(ops.cast(observed, "float32"), axis=1)
+        mean = ops.sum(ops.where(observed, x, 0.0), axis=1) / ops.maximum(count, 1.0)
+        above = ops.greater(mean[:, None], self.thresholds[None, :])
+        labels = ops.sum(ops.cast(above, "int32"), axis=1)
+        return ops.where(count > 0, labels, 0)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(label_depth=self.label_depth, missing_value=self.missing_value)
+        return config
+
+
+def _observed_values(ratings, missing_value):
+    if hasattr(ratings, "tocsr"):  # scipy.sparse: stored entries are the observed ratings
+        values = np.asarray(ratings.tocsr().data, dtype=np.float64)
+    else:
+        values = np.asarray(ratings, dtype=np.float64).ravel()
+    if np.isnan(missing_value):
+        return values[~np.isnan(values)]
+    return values[values != missing_value]

@@ -1,0 +1,408 @@
+"""An autoencoder trained from a reconstruction side and an adversarial side (paper section 2)."""
+
+import keras
+from keras import ops
+
+from keras_hem.losses.masked_reconstruction import masked_squared_error, observed_mask
+from keras_hem.losses.triplet_loss import triplet_margin_loss
+from keras_hem.mining.distances import pairwise_distances
+
+GENERATOR_LOSSES = ("saturating", "non_saturating")
+_LOGGED = ("loss", "reconstruction_loss", "triplet_loss", "d_loss", "g_loss", "mae", "rmse")
+
+
+def paper_adam():
+    """Adam with the paper's Table 1 settings: lr 0.001, beta1 0.9, beta2 0.999, eps 1e-8."""
+    return keras.optimizers.Adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
+
+
+@keras.saving.register_keras_serializable(package="keras_hem")
+class AdversarialAutoencoder(keras.Model):
+    """Autoencoder with triplet-mined latent codes and an anchor-conditioned adversary.
+
+    Each `train_step` runs the paper's two phases on one batch of rows:
+
+    1. **Reconstruction** (eq 9): update encoder + decoder on the squared error over observed
+       entries, plus `l2 / 2 * sum(||kernel||^2)` over the encoder's and decoder's kernels,
+       plus `triplet_weight *` the triplet loss (eq 5) of the latent codes of the triplets that
+       `miner` picks on the rows' features (`feature_layer`, or the codes themselves) with the
+       classes from `labeler`.
+    2. **Regularisation**: one discriminator step (eq 11, generator fixed), then one generator
+       step (eq 12, discriminator fixed). The generator is the encoder (shared weights). The
+       discriminator sees pairs conditioned on the anchor: real = (anchor code, positive code),
+       forged = (anchor code, code the generator makes from the negative sample).
+
+    Backend: the training step uses `tf.GradientTape` (TensorFlow, the default backend). The
+    layers, losses and miner it uses are backend-agnostic `keras.ops`.
+
+    Args:
+        encoder: Keras model from a `(batch, n)` row to a `(batch, k)` code; also the generator.
+        decoder: Keras model from a code back to a `(batch, n)` row.
+        discriminator: Keras model from a `(batch, 2k)` (anchor code, code) pair to one logit.
+        labeler: layer mapping rating rows to int class labels (e.g. `MeanModelLabeler`).
+            Required when `miner` is given.
+        miner: a `TripletHardMiner`; `None` disables the triplet loss and the adversary.
+        feature_layer: layer mapping rows to the features the miner compares (e.g.
+            `MeanModel`); `None` mines on the latent codes.
+        triplet_margin: margin of the triplet loss on the codes.
+        triplet_weight: weight of the triplet loss in the reconstruction phase (0 disables).
+        adversarial_weight: weight of the generator loss (0 disables the regularisation phase).
+        l2: the `lambda` of eq 9 (weight decay on the kernels, scaled per observed rating).
+        generator_loss: `"non_saturating"` (`-ln D(forged)`, default) or `"saturating"`
+            (eq 12's `ln(1 - D(forged))`).
+        missing_value: value of unobserved entries in the rows.
+        **kwargs: standard `keras.Model` arguments.
+
+    Returns:
+        Called on rows, the reconstruction `decoder(encoder(rows))`.
+
+    Raises:
+        ValueError: for a negative weight, an unknown `generator_loss`, or a miner without a
+            labeler.
+
+    Examples:
+        >>> import keras, numpy as np
+        >>> from keras_hem.layers import MeanModel, MeanModelLabeler
+        >>> from keras_hem.mining import TripletHardMiner
+        >>> from keras_hem.models import AdversarialAutoencoder
+        >>> n, k = 30, 8
+        >>> encoder = keras.Sequential([keras.Input((n,)), keras.layers.Dense(k, "sigmoid")])
+        >>> decoder = keras.Sequential([keras.Input((k,)), keras.layers.Dense(n)])
+        >>> critic = keras.Sequential([keras.Input((2 * k,)), keras.layers.Dense(1)])
+        >>> ratings = np.random.default_rng(0).integers(0, 6, (64, n)).astype("float32")
+        >>> labeler = MeanModelLabeler()
+        >>> labeler.adapt(ratings)
+        >>> model = AdversarialAutoencoder(encoder, decoder, critic, labeler=labeler,
+        ...                                miner=TripletHardMiner(), feature_layer=MeanModel())
+        >>> model.compile()
+        >>> history = model.fit(ratings, epochs=1, batch_size=32, verbose=0)
+        >>> sorted(history.history)
+        ['d_loss', 'g_loss', 'loss', 'mae', 'reconstruction_loss', 'rmse', 'triplet_loss']
+    """
+
+    def __init__(
+        self,
+        encoder,
+        decoder,
+        discriminator,
+        labeler=None,
+        miner=None,
+        feature_layer=None,
+        triplet_margin=1.0,
+        triplet_weight=1.0,
+        adversarial_weight=1.0,
+        l2=0.0,
+        generator_loss="non_saturating",
+        missing_value=0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        for name, value in (
+            ("triplet_margin", triplet_margin),
+            ("triplet_weight", triplet_weight),
+            ("adversarial_weight", adversarial_weight),
+            ("l2", l2),
+        ):
+            if not value >= 0:
+                raise ValueError(f"`{name}` must be >= 0, got {name}={value!r}.")
+        if generator_loss not in GENERATOR_LOSSES:
+            raise ValueError(
+                f"`generator_loss` must be one of {GENERATOR_LOSSES}, "
+                f"got generator_loss={generator_loss!r}."
+            )
+        if miner is not None and labeler is None:
+            raise ValueError("A `miner` needs a `labeler` to tell positive from negative rows.")
+        self.encoder = encoder
+        self.decoder = decoder
+        self.discriminator = discriminator
+        self.labeler = labeler
+        self.miner = miner
+        self.feature_layer = feature_layer
+        self.triplet_margin = float(triplet_margin)
+        self.triplet_weight = float(triplet_weight)
+        self.adversarial_weight = float(adversarial_weight)
+        self.l2 = float(l2)
+        self.generator_loss = generator_loss
+        self.missing_value = float(missing_value)
+        self._trackers = {name: keras.metrics.Mean(name=name) for name in _LOGGED[:-1]}
+        self._trackers["rmse"] = keras.metrics.RootMeanSquaredError(name="rmse")
+
+    # -- Keras plumbing -------------------------------------------------------------------
+
+    def call(self, inputs, training=False):
+        return self.decoder(self.encoder(inputs, training=training), training=training)
+
+    @property
+    def metrics(self):
+        return list(self._trackers.values())
+
+    def compile(
+        self,
+        autoencoder_optimizer=None,
+        discriminator_optimizer=None,
+        generator_optimizer=None,
+        **kwargs,
+    ):
+        """Sets the optimizers (defaults: the paper's Adam, Table 1).
+
+        Args:
+            autoencoder_optimizer: updates encoder + decoder in the reconstruction phase
+                (`optimizer=` is accepted as an alias).
+            discriminator_optimizer: updates the discriminator (eq 11).
+            generator_optimizer: updates the encoder as generator (eq 12). `None` (default)
+                reuses the autoencoder optimizer: Adam rescales each gradient by its own
+                running magnitude, so with a separate Adam `adversarial_weight` would have no
+                effect on the step size; sharing the moments with the reconstruction
+                gradients keeps it a real weight. (The optimizer then counts two iterations
+                per batch.)
+            **kwargs: other `keras.Model.compile` arguments (`jit_compile`,
+                `steps_per_execution`, ...). `loss` and `metrics` are fixed by the model.
+        """
+        autoencoder_optimizer = autoencoder_optimizer or kwargs.pop("optimizer", None)
+        for fixed in ("loss", "metrics"):
+            if kwargs.get(fixed) is not None:
+                raise ValueError(f"AdversarialAutoencoder sets its own {fixed}; got {fixed}=...")
+        super().compile(optimizer=autoencoder_optimizer or paper_adam(), **kwargs)
+        self.discriminator_optimizer = self._scaled(discriminator_optimizer or paper_adam())
+        self.generator_optimizer = (
+            self.optimizer if generator_optimizer is None else self._scaled(generator_optimizer)
+        )
+        self._compile_args = {
+            "autoencoder_optimizer": self.optimizer,
+            "discriminator_optimizer": self.discriminator_optimizer,
+            "generator_optimizer": generator_optimizer and self.generator_optimizer,
+            "jit_compile": kwargs.get("jit_compile", "auto"),
+        }
+        if self.built:
+            self._build_optimizers()
+
+    def _scaled(self, optimizer):
+        # Mirrors what keras.Model.compile does for the main optimizer.
+        if self.dtype_policy.name == "mixed_float16" and not isinstance(
+            optimizer, keras.optimizers.LossScaleOptimizer
+        ):
+            return keras.optimizers.LossScaleOptimizer(optimizer)
+        return optimizer
+
+    def _build_optimizers(self):
+        if not self.optimizer.built:
+            self.optimizer.build(self._autoencoder_variables())
+        if not self.discriminator_optimizer.built:
+            self.discriminator_optimizer.build(self.discriminator.trainable_variables)
+        if self.generator_optimizer is not self.optimizer and not self.generator_optimizer.built:
+            self.generator_optimizer.build(self.encoder.trainable_variables)
+
+    def fit(self, *args, callbacks=None, **kwargs):
+        """`keras.Model.fit`; monitoring callbacks in `mode="auto"` minimise our logged values.
+
+        Keras cannot tell the direction of custom trackers, so `EarlyStopping("val_mae")` and
+        the like would refuse `mode="auto"`; every value this model logs is minimised.
+        """
+        for callback in callbacks or []:
+            monitor = str(getattr(callback, "monitor", "")).removeprefix("val_")
+            if getattr(callback, "mode", None) == "auto" and monitor in _LOGGED:
+                callback.mode = "min"
+        return super().fit(*args, callbacks=callbacks, **kwargs)
+
+    def get_compile_config(self):
+        if not getattr(self, "_compile_args", None):
+            return None
+        return {k: keras.saving.serialize_keras_object(v) for k, v in self._compile_args.items()}
+
+    def compile_from_config(self, config):
+        config = {k: keras.saving.deserialize_keras_object(v) for k, v in config.items()}
+        self.compile(**config)
+
+    def build(self, input_shape):
+        input_shape = (None, input_shape[-1])
+        code_shape = self.encoder.compute_output_shape(input_shape)
+        for part, shape in (
+            (self.encoder, input_shape),
+            (self.decoder, code_shape),
+            (self.discriminator, (None, 2 * code_shape[-1])),
+            (self.feature_layer, input_shape),
+            (self.labeler, input_shape),
+        ):
+            if part is not None and not part.built:
+                part.build(shape)
+        self.built = True
+        if getattr(self, "discriminator_optimizer", None) is not None:
+            self._build_optimizers()
+
+    def _autoencoder_variables(self):
+        return self.encoder.trainable_variables + self.decoder.trainable_variables
+
+    # -- the losses -----------------------------------------------------------------------
+
+    def _split(self, data):
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x = ops.cast(x, "float32")
+        return x, x if y is None else ops.cast(y, "float32")
+
+    def _mine(self, x, codes):
+        features = codes if self.feature_layer is None else self.feature_layer(x)
+        return self.miner(ops.stop_gradient(features), self.labeler(x))
+
+    def _kernel_penalty(self):
+        if self.l2 == 0:
+            return 0.0
+        kernels = [
+            v
+            for v in self.encoder.trainable_weights + self.decoder.trainable_weights
+            if v.path.endswith("kernel")
+        ]
+        return self.l2 / 2 * sum(ops.sum(ops.square(ops.cast(k, "float32"))) for k in kernels)
+
+    def _reconstruction_losses(self, x, target, training):
+        codes = self.encoder(x, training=training)
+        reconstruction = ops.cast(self.decoder(codes, training=training), "float32")
+        recon = masked_squared_error(target, reconstruction, self.missing_value)
+        # Mining feeds both the triplet loss and the adversary; skip it when neither is on.
+        mining = self.miner is not None and (self.triplet_weight > 0 or self.adversarial_weight > 0)
+        triplets = self._mine(x, codes) if mining else None
+        triplet = 0.0
+        if triplets is not None and self.triplet_weight > 0:
+            distances = pairwise_distances(codes, "squared_l2")
+            triplet = triplet_margin_loss(distances, triplets, self.triplet_margin)
+        total = recon + self._kernel_penalty() + self.triplet_weight * triplet
+        return total, recon, triplet, codes, reconstruction, triplets
+
+    def _pairs(self, codes, triplets, forged_codes):
+        anchors, positives, negatives, valid = triplets
+        anchor_codes = ops.take(codes, anchors, axis=0)
+        real = ops.concatenate([anchor_codes, ops.take(codes, positives, axis=0)], axis=1)
+        forged = ops.concatenate([anchor_codes, ops.take(forged_codes, negatives, axis=0)], axis=1)
+        return real, forged, ops.cast(valid, "float32")
+
+    def _discriminator_loss(self, real, forged, weight, training):
+        # -[ln D(real) + ln(1 - D(forged))] with D = sigmoid(logit), in a stable form (eq 11).
+        real_logit = ops.cast(
+            ops.reshape(self.discriminator(real, training=training), (-1,)), "float32"
+        )
+        forged_logit = ops.cast(
+            ops.reshape(self.discriminator(forged, training=training), (-1,)), "float32"
+        )
+        per_pair = ops.softplus(-real_logit) + ops.softplus(forged_logit)
+        return ops.sum(per_pair * weight) / ops.maximum(ops.sum(weight), 1.0)
+
+    def _generator_loss(self, forged, weight, training):
+        logit = ops.cast(
+            ops.reshape(self.discriminator(forged, training=training), (-1,)), "float32"
+        )
+        if self.generator_loss == "saturating":
+            per_pair = -ops.softplus(logit)  # ln(1 - sigmoid(logit)), minimised (eq 12)
+        else:
+            per_pair = ops.softplus(-logit)  # -ln sigmoid(logit)
+        return ops.sum(per_pair * weight) / ops.maximum(ops.sum(weight), 1.0)
+
+    def _update_metrics(self, target, reconstruction, **losses):
+        weight = ops.cast(observed_mask(target, self.missing_value), "float32")
+        error = ops.where(weight > 0, target - reconstruction, 0.0)
+        self._trackers["mae"].update_state(ops.abs(error), sample_weight=weight)
+        self._trackers["rmse"].update_state(ops.zeros_like(error), error, sample_weight=weight)
+        for name, value in losses.items():
+            self._trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self._trackers.items()}
+
+    # -- training and evaluation steps ----------------------------------------------------
+
+    def train_step(self, data):
+        import tensorflow as tf  # the training step is the backend-specific part
+
+        if keras.backend.backend() != "tensorflow":
+            raise NotImplementedError(
+                f"AdversarialAutoencoder.train_step supports the TensorFlow backend; "
+                f"the active backend is {keras.backend.backend()!r}."
+            )
+        x, target = self._split(data)
+        # Losses are per-replica means; the optimizers sum gradients over replicas.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+
+        with tf.GradientTape() as tape:
+            total, recon, triplet, codes, reconstruction, triplets = self._reconstruction_losses(
+                x, target, training=True
+            )
+            scaled = self.optimizer.scale_loss(total / replicas)
+        variables = self._autoencoder_variables()
+        self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+
+        d_loss = g_loss = 0.0
+        if triplets is not None and self.adversarial_weight > 0:
+            fixed_codes = ops.stop_gradient(codes)
+            real, forged, weight = self._pairs(fixed_codes, triplets, fixed_codes)
+            with tf.GradientTape() as tape:
+                d_loss = self._discriminator_loss(real, forged, weight, training=True)
+                scaled = self.discriminator_optimizer.scale_loss(d_loss / replicas)
+            variables = self.discriminator.trainable_variables
+            self.discriminator_optimizer.apply_gradients(
+                zip(tape.gradient(scaled, variables), variables)
+            )
+            with tf.GradientTape() as tape:
+                generated = ops.cast(self.encoder(x, training=True), "float32")
+                _, forged, weight = self._pairs(fixed_codes, triplets, generated)
+                g_loss = self._generator_loss(forged, weight, training=False)
+                scaled = self.generator_optimizer.scale_loss(
+                    self.adversarial_weight * g_loss / replicas
+                )
+            variables = self.encoder.trainable_variables
+            self.generator_optimizer.apply_gradients(
+                zip(tape.gradient(scaled, variables), variables)
+            )
+
+        return self._update_metrics(
+            target,
+            reconstruction,
+            loss=total,
+            reconstruction_loss=recon,
+            triplet_loss=triplet,
+            d_loss=d_loss,
+            g_loss=g_loss,
+        )
+
+    def test_step(self, data):
+        x, target = self._split(data)
+        total, recon, triplet, codes, reconstruction, triplets = self._reconstruction_losses(
+            x, target, training=False
+        )
+        d_loss = g_loss = 0.0
+        if triplets is not None and self.adversarial_weight > 0:
+            real, forged, weight = self._pairs(codes, triplets, codes)
+            d_loss = self._discriminator_loss(real, forged, weight, training=False)
+            g_loss = self._generator_loss(forged, weight, training=False)
+        return self._update_metrics(
+            target,
+            reconstruction,
+            loss=total,
+            reconstruction_loss=recon,
+            triplet_loss=triplet,
+            d_loss=d_loss,
+            g_loss=g_loss,
+        )
+
+    # -- serialisation ----------------------------------------------------------------------
+
+    def get_config(self):
+        config = super().get_config()
+        serialize = keras.saving.serialize_keras_object
+        config.update(
+            encoder=serialize(self.encoder),
+            decoder=serialize(self.decoder),
+            discriminator=serialize(self.discriminator),
+            labeler=serialize(self.labeler),
+            miner=serialize(self.miner),
+            feature_layer=serialize(self.feature_layer),
+            triplet_margin=self.triplet_margin,
+            triplet_weight=self.triplet_weight,
+            adversarial_weight=self.adversarial_weight,
+            l2=self.l2,
+            generator_loss=self.generator_loss,
+            missing_value=self.missing_value,
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("encoder", "decoder", "discriminator", "labeler", "miner", "feature_layer"):
+            config[key] = keras.saving.deserialize_keras_object(config.get(key))
+        return cls(**config)

@@ -1,0 +1,352 @@
+"""HEM-AAE: the paper's recommender, wired from the library's parts."""
+
+import contextlib
+
+import keras
+import numpy as np
+import scipy.sparse as sp
+
+from keras_hem.layers.mean_model import MeanModel
+from keras_hem.layers.mean_model_labeler import MeanModelLabeler
+from keras_hem.mining.triplet_hard_miner import TripletHardMiner
+from keras_hem.models.adversarial_autoencoder import AdversarialAutoencoder
+
+ORIENTATIONS = ("item", "user")
+OUTPUT_ACTIVATIONS = ("identity", "sigmoid")
+
+
+@keras.saving.register_keras_serializable(package="keras_hem")
+class HEMAAE(AdversarialAutoencoder):
+    """The HEM-AAE recommender: I-AutoRec trained with hard-example mining and an adversary.
+
+    Samples are items: each is the item's rating vector over all users (I-AutoRec, eqs 7-8),
+    0 = unrated. Per batch, the mean model (eqs 1-3) summarises each item in `2**depth - 1`
+    numbers; items whose mean rating is above the mean of all training ratings are positive,
+    the others negative (`MeanModelLabeler`); the miner picks triplets on the mean-model
+    features, and the triplet loss (eq 5) acts on the encoder's codes of those triplets. The
+    discriminator tells (anchor, positive) code pairs from (anchor, generated) pairs (eqs
+    10-12). See `AdversarialAutoencoder` for the training step.
+
+    The networks are the paper's single-layer ones: encoder `Dense(hidden, activation)`,
+    decoder `Dense(n_users, output_activation)`, discriminator `Dense(hidden, activation)`
+    then one logit. `fit` accepts an items x users NumPy array, a `scipy.sparse` matrix
+    (densified one batch at a time), a `keras_hem.data.RatingMatrix`, or a `tf.data.Dataset`
+    of rows; the first fit adapts the labeler to the training ratings.
+
+    Args:
+        hidden: code size (the paper: 100 for ML-100K, 400 for ML-1M).
+        activation: encoder and discriminator activation (the paper: sigmoid).
+        output_activation: `"identity"` (default; I-AutoRec's best variant) or `"sigmoid"`
+            (the paper's setting; scaled to `rating_scale`).
+        rating_scale: `(min, max)` of the ratings; needed by the sigmoid output, inferred from
+            the data at the first fit when `None`.
+        depth: mean-model depth of the mining features (the paper: 3).
+        label_depth: depth of the global tree that labels items (`2**label_depth` classes).
+        strategy: mining strategy of the `TripletHardMiner`.
+        orientation: `"item"` (samples are items; the paper) or `"user"` (the matrix given to
+            `fit` / `predict` is transposed so that samples are users).
+        seed: seed of the weight initialisers and of the batch order.
+        triplet_margin: margin of the triplet loss on the codes.
+        triplet_weight: weight of the triplet loss (chosen by measurement, see the docs).
+        adversarial_weight: weight of the generator loss.
+        l2: weight decay of eq 9 on the encoder's and decoder's kernels.
+        generator_loss: `"non_saturating"` (default, chosen by measurement) or `"saturating"`.
+        **kwargs: standard `keras.Model` arguments.
+
+    Returns:
+        Called on rows, their reconstruction (unclipped predicted ratings).
+
+    Raises:
+        ValueError: for bad arguments, and from `fit` / `predict` for NaN or infinite
+            ratings, data with no rating, or rows of the wrong width.
+
+    Examples:
+        >>> import numpy as np
+        >>> from keras_hem import HEMAAE
+        >>> from keras_hem.datasets.synthetic import low_rank_ratings
+        >>> ratings = low_rank_ratings(n_items=60, n_users=40, seed=0)  # items x users
+        >>> model = HEMAAE(hidden=16, seed=0)
+        >>> model.compile()
+        >>> history = model.fit(ratings, epochs=2, batch_size=32, verbose=0)
+        >>> model.predict(ratings, verbose=0).shape
+        (60, 40)
+    """
+
+    def __init__(
+        self,
+        hidden=400,
+        activation="sigmoid",
+        output_activation="identity",
+        rating_scale=None,
+        depth=3,
+        label_depth=1,
+        strategy="batch_hard",
+        orientation="item",
+        seed=None,
+        triplet_margin=1.0,
+        triplet_weight=0.1,
+        adversarial_weight=0.1,
+        l2=0.001,
+        generator_loss="non_saturating",
+        **kwargs,
+    ):
+        if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:
+            raise ValueError(f"`hidden` must be a positive integer, got hidden={hidden!r}.")
+        if output_activation not in OUTPUT_ACTIVATIONS:
+            raise ValueError(
+                f"`output_activation` must be one of {OUTPUT_ACTIVATIONS}, "
+                f"got output_activation={output_activation!r}."
+            )
+        if orientation not in ORIENTATIONS:
+            raise ValueError(
+                f"`orientation` must be one of {ORIENTATIONS}, got orientation={orientation!r}."
+            )
+        if rating_scale is not None and not (
+            len(rating_scale) == 2 and rating_scale[0] < rating_scale[1]
+        ):
+            raise ValueError(
+                f"`rating_scale` must be (min, max) with min < max, got {rating_scale!r}."
+            )
+        super().__init__(
+            encoder=None,
+            decoder=None,
+            discriminator=None,
+            labeler=MeanModelLabeler(label_depth=label_depth, name="labeler"),
+            miner=TripletHardMiner(triplet_margin, strategy=strategy),
+            feature_layer=MeanModel(depth=depth, name="mean_model"),
+            triplet_margin=triplet_margin,
+            triplet_weight=triplet_weight,
+            adversarial_weight=adversarial_weight,
+            l2=l2,
+            generator_loss=generator_loss,
+            **kwargs,
+        )
+        self.hidden = hidden
+        self.activation = activation
+        self.output_activation = output_activation
+        self.rating_scale = None if rating_scale is None else tuple(float(v) for v in rating_scale)
+        self.depth = depth
+        self.label_depth = label_depth
+        self.strategy = strategy
+        self.orientation = orientation
+        self.seed = seed
+
+    def build(self, input_shape):
+        n = input_shape[-1]
+        if self.output_activation == "sigmoid" and self.rating_scale is None:
+            raise ValueError("output_activation='sigmoid' needs `rating_scale`; fit sets it.")
+        self.encoder = keras.Sequential(
+            [keras.Input((n,)), self._dense(self.hidden, self.activation, 0)], name="encoder"
+        )
+        decoder_layers = [keras.Input((self.hidden,))]
+        if self.output_activation == "sigmoid":
+            low, high = self.rating_scale
+            decoder_layers += [
+                self._dense(n, "sigmoid", 1, dtype="float32"),
+                keras.layers.Rescaling(high - low, offset=low, dtype="float32"),
+            ]
+        else:
+            # Predicted ratings stay float32 under mixed precision (float16 has 3 digits).
+            decoder_layers.append(self._dense(n, None, 1, dtype="float32"))
+        self.decoder = keras.Sequential(decoder_layers, name="decoder")
+        self.discriminator = keras.Sequential(
+            [
+                keras.Input((2 * self.hidden,)),
+                self._dense(self.hidden, self.activation, 2),
+                self._dense(1, None, 3),
+            ],
+            name="discriminator",
+        )
+        super().build(input_shape)
+
+    def _dense(self, units, activation, offset, dtype=None):
+        seed = None if self.seed is None else self.seed + offset
+        return keras.layers.Dense(
+            units,
+            activation=activation,
+            kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
+            dtype=dtype,
+        )
+
+    # -- data handling ----------------------------------------------------------------------
+
+    def _rows(self, data, name):
+        """Rows as a NumPy array or CSR matrix in the model's orientation, validated."""
+        if data is None or _is_dataset(data):
+            return data
+        if hasattr(data, "to_item_user_csr"):  # RatingMatrix
+            data = data.to_item_user_csr()
+        if not hasattr(data, "tocsr"):
+            data = np.asarray(data, dtype="float32")
+            if data.ndim != 2:
+                raise ValueError(f"`{name}` must be a 2-D rating matrix, got shape {data.shape}.")
+        if self.orientation == "user":
+            data = data.T
+        _validate_ratings(data, name)
+        if self.built and data.shape[1] != self.encoder.input_shape[-1]:
+            raise ValueError(
+                f"`{name}` rows have {data.shape[1]} entries, but the model was built for "
+                f"{self.encoder.input_shape[-1]}."
+            )
+        return data.tocsr() if hasattr(data, "tocsr") else data
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, validation_data=None, **kwargs):
+        """Trains the model; see `keras.Model.fit`. `x`: items x users ratings (see class doc).
+
+        `validation_data` may be `(inputs, targets)`: rows to encode and the held-out ratings
+        to score on (logged as `val_mae`, `val_rmse`, ...).
+        """
+        x, y = self._rows(x, "x"), self._rows(y, "y")
+        if not self.labeler.is_adapted:
+            self._adapt(x)
+        self._ensure_built(x)
+        shuffle = kwargs.pop("shuffle", True)
+        if _is_dataset(x):
+            shuffle = False  # a dataset's own order is kept, as Keras does
+        else:
+            x = row_dataset(x, y, batch_size or 256, shuffle=shuffle, seed=self.seed or 0)
+            y, batch_size, shuffle = None, None, False  # the dataset shuffles itself
+        if validation_data is not None and not _is_dataset(validation_data):
+            inputs, targets = (
+                validation_data if isinstance(validation_data, tuple) else (validation_data, None)
+            )
+            validation_data = row_dataset(
+                self._rows(inputs, "validation inputs"),
+                self._rows(targets, "validation targets"),
+                kwargs.pop("validation_batch_size", None) or 1024,
+            )
+        return super().fit(
+            x,
+            y,
+            batch_size=batch_size,
+            epochs=epochs,
+            validation_data=validation_data,
+            shuffle=shuffle,
+            **kwargs,
+        )
+
+    def _ensure_built(self, x):
+        if self.built:
+            return
+        if _is_dataset(x):
+            spec = x.element_spec
+            width = (spec[0] if isinstance(spec, tuple) else spec).shape[-1]
+        else:
+            width = x.shape[1]
+        # Variables must be created under the strategy the model was created in (TF trainer).
+        strategy = getattr(self, "distribute_strategy", None)
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            self.build((None, int(width)))
+
+    def _adapt(self, x):
+        if _is_dataset(x):
+            x = np.concatenate([np.asarray(b[0] if isinstance(b, tuple) else b) for b in x])
+        self.labeler.adapt(x)
+        if self.rating_scale is None and self.output_activation == "sigmoid":
+            values = x.data if hasattr(x, "data") and hasattr(x, "tocsr") else x[x != 0]
+            self.rating_scale = (float(np.min(values)), float(np.max(values)))
+
+    def predict(self, x, batch_size=None, **kwargs):
+        """Reconstructed ratings (unclipped) for rows `x`, in the orientation given to `fit`."""
+        x = self._rows(x, "x")
+        self._ensure_built(x)
+        if not _is_dataset(x):
+            x = row_dataset(x, None, batch_size or 1024)
+        out = super().predict(x, **kwargs)
+        return out.T if self.orientation == "user" else out
+
+    def evaluate(self, x=None, y=None, batch_size=None, **kwargs):
+        """Evaluates on rows `x` against targets `y` (default: `x`); see `keras.Model.evaluate`."""
+        x, y = self._rows(x, "x"), self._rows(y, "y")
+        self._ensure_built(x)
+        if not _is_dataset(x):
+            x, y = row_dataset(x, y, batch_size or 1024), None
+        return super().evaluate(x, y, **kwargs)
+
+    def get_config(self):
+        config = {
+            "name": self.name,
+            "hidden": self.hidden,
+            "activation": self.activation,
+            "output_activation": self.output_activation,
+            "rating_scale": self.rating_scale,
+            "depth": self.depth,
+            "label_depth": self.label_depth,
+            "strategy": self.strategy,
+            "orientation": self.orientation,
+            "seed": self.seed,
+            "triplet_margin": self.triplet_margin,
+            "triplet_weight": self.triplet_weight,
+            "adversarial_weight": self.adversarial_weight,
+            "l2": self.l2,
+            "generator_loss": self.generator_loss,
+        }
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def row_dataset(rows, targets=None, batch_size=256, shuffle=False, seed=0):
+    """A `tf.data.Dataset` of dense float32 row batches, densified one batch at a time.
+
+    The matrix is held as CSR (ragged column indices and values); each batch gathers its rows
+    and scatters them into a dense `(batch, n)` block. Shuffling is seeded, so two runs with
+    the same seed see the same batches.
+    """
+    import tensorflow as tf  # input pipelines for the TensorFlow trainer
+
+    rows = sp.csr_array(rows, dtype="float32")
+    rows.sum_duplicates()  # scipy's meaning of repeated coordinates
+    n_rows, width = rows.shape
+    ragged = [_ragged(rows, tf)]
+    if targets is not None:
+        ragged.append(_ragged(sp.csr_array(targets, dtype="float32"), tf))
+    order = tf.data.Dataset.range(n_rows)
+    if shuffle:
+        order = order.shuffle(n_rows, seed=seed, reshuffle_each_iteration=True)
+
+    def densify(index):
+        dense = [_dense_rows(columns, values, index, width, tf) for columns, values in ragged]
+        return dense[0] if len(dense) == 1 else tuple(dense)
+
+    return order.batch(batch_size).map(densify).prefetch(2)
+
+
+def _ragged(matrix, tf):
+    matrix.sort_indices()
+    splits = matrix.indptr.astype("int64")
+    columns = tf.RaggedTensor.from_row_splits(matrix.indices.astype("int64"), splits)
+    values = tf.RaggedTensor.from_row_splits(matrix.data.astype("float32"), splits)
+    return columns, values
+
+
+def _dense_rows(columns, values, index, width, tf):
+    columns, values = tf.gather(columns, index), tf.gather(values, index)
+    row = columns.value_rowids()
+    coordinates = tf.stack([row, columns.flat_values], axis=1)
+    shape = tf.stack([tf.size(index, out_type=tf.int64), tf.constant(width, tf.int64)])
+    return tf.scatter_nd(coordinates, values.flat_values, shape)
+
+
+def _is_dataset(data):
+    return hasattr(data, "element_spec") or isinstance(data, keras.utils.PyDataset)
+
+
+def _validate_ratings(data, name):
+    values = data.data if hasattr(data, "tocsr") else data
+    finite = np.isfinite(values)
+    if not finite.all():
+        if hasattr(data, "tocsr"):
+            coo = data.tocoo()
+            bad = list(zip(coo.row[~finite].tolist(), coo.col[~finite].tolist()))
+        else:
+            bad = [tuple(p) for p in np.argwhere(~finite).tolist()]
+        raise ValueError(
+            f"`{name}` holds {len(bad)} NaN or infinite ratings, e.g. at (row, column) "
+            f"{bad[:5]}. Use 0 for unobserved entries."
+        )
+    observed = data.count_nonzero() if hasattr(data, "count_nonzero") else np.count_nonzero(data)
+    if observed == 0:
+        raise ValueError(f"`{name}` holds no rating (every entry is 0 = unobserved).")

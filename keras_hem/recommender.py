@@ -1,0 +1,552 @@
+"""A ready-to-use HEM-AAE recommender: ratings table in, predictions and top-k lists out.
+
+`Recommender` wraps the whole workflow around `keras_hem.models.HEMAAE`: it maps ids to
+indices (`RatingMatrix`), trains the model on item rows (each sample is one item's ratings over
+all users) with early stopping on a validation slice of the training ratings, and answers in
+original ids.
+
+Predictions for users and items the model has never seen follow one documented fallback:
+
+* a pair whose user and item both have training ratings gets the model's reconstruction;
+* otherwise the item's mean training rating, if the item has training ratings;
+* otherwise the user's mean training rating, if the user has training ratings;
+* otherwise the global mean training rating.
+
+Predicted ratings are clipped to the rating scale. "Seen" means "has at least one training
+rating": an id that is in the id maps but whose ratings all went to a test split is unseen too.
+
+Rankings (`score_users`, `recommend`) use unclipped scores, so clipping creates no ties. Users
+without training ratings are ranked the same way as unknown users: by each item's mean rating
+shrunk towards the global mean by `PRIOR_RATINGS` pseudo-ratings, so that an item with a single
+5-star rating does not outrank a well-liked popular one.
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from keras_hem.data import RatingMatrix, validation
+from keras_hem.data.rating_matrix import _as_column, _check_indices
+from keras_hem.evaluation.ranking_metrics import top_k_items
+
+# Pseudo-ratings at the global mean added to each item when ranking for an unseen user.
+PRIOR_RATINGS = 10
+# The validation metric early stopping watches; MAE is the paper's headline metric.
+MONITOR = "val_mae"
+_FORMAT = "keras_hem.Recommender"
+_VERSION = 1
+_MODEL_FILE = "model.keras"
+_RATINGS_FILE = "ratings.npz"
+_STATE_FILE = "recommender.json"
+# Users ranked per step of `recommend`, bounding memory to a few (chunk, n_items) arrays.
+_RECOMMEND_CHUNK = 1024
+
+
+def _build_model(hidden, seed, model_kwargs):
+    """Create the HEM-AAE model (imported here so that tests can substitute a stand-in)."""
+    from keras_hem.models import HEMAAE
+
+    return HEMAAE(hidden=hidden, seed=seed, **model_kwargs)
+
+
+def _check_positive_int(value, name):
+    """Raise `ValueError` unless `value` is a positive integer (bools excluded)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer, got {name}={value!r}.")
+
+
+def _as_ids(ids, name):
+    """A 1-D array of ids from one id or an array-like, keeping mixed id types intact."""
+    ndim = np.ndim(ids)
+    if ndim > 1:
+        raise ValueError(f"`{name}` must be one id or a 1-D array-like, got {ndim} dimensions.")
+    return _as_column([ids] if ndim == 0 else ids)
+
+
+def _sums_and_counts(index, ratings, size):
+    """Per-index rating sums and counts."""
+    sums = np.bincount(index, weights=ratings, minlength=size)
+    counts = np.bincount(index, minlength=size)
+    return sums, counts
+
+
+class Recommender:
+    """HEM-AAE recommender over explicit ratings, answering in original user and item ids.
+
+    See the module docstring for the fallback used for unseen users and items.
+
+    Args:
+        hidden: hidden units of the autoencoder (the paper uses 100 for ML-100K, 400 for ML-1M).
+        epochs: maximum number of training epochs.
+        batch_size: item rows per training batch.
+        seed: seed of the model's initialisers and of the validation split. For bit-for-bit
+            reproducible training also call `keras.utils.set_random_seed` (batch shuffling).
+        validation_fraction: fraction of the training ratings held out for early stopping, in
+            (0, 1); `0` or `None` trains for all `epochs` without validation.
+        patience: epochs without improvement of the validation MAE before training stops; the
+            weights of the best epoch are restored.
+        model_kwargs: extra keyword arguments for `HEMAAE`.
+
+    Attributes:
+        model: the trained Keras model (`None` before `fit`).
+        train: the training `RatingMatrix` (`None` before `fit`).
+        history: dict of per-epoch training logs (`loss`, `mae`, `rmse`, `val_mae`, ...).
+        metadata: JSON-able dict saved and loaded with the recommender, free for callers (the
+            command-line tool records its data set there).
+
+    Raises:
+        ValueError: if an argument is malformed (the message quotes it).
+
+    Examples:
+        >>> import pandas as pd
+        >>> ratings = pd.DataFrame({"user": [1, 1, 2, 2, 3], "item": ["a", "b", "a", "c", "b"],
+        ...                         "rating": [5, 3, 4, 2, 1]})
+        >>> rec = Recommender(hidden=4, epochs=2, validation_fraction=0)
+        >>> rec = rec.fit(ratings, verbose=0)
+        >>> rec.predict([1, 99], ["c", "a"]).shape  # user 99 is unknown: mean rating of "a"
+        (2,)
+        >>> rec.recommend(1, k=1).columns.tolist()
+        ['user', 'rank', 'item', 'score']
+    """
+
+    def __init__(
+        self,
+        hidden=400,
+        epochs=100,
+        batch_size=256,
+        seed=0,
+        validation_fraction=0.1,
+        patience=10,
+        model_kwargs=None,
+    ):
+        _check_positive_int(hidden, "hidden")
+        _check_positive_int(epochs, "epochs")
+        _check_positive_int(batch_size, "batch_size")
+        _check_positive_int(patience, "patience")
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+            raise ValueError(f"`seed` must be a non-negative integer, got seed={seed!r}.")
+        if validation_fraction:
+            validation.validate_fraction(validation_fraction, "validation_fraction")
+        if model_kwargs is not None and not isinstance(model_kwargs, dict):
+            raise ValueError(f"`model_kwargs` must be a dict or None, got {model_kwargs=!r}.")
+        clash = sorted({"hidden", "seed"} & set(model_kwargs or {}))
+        if clash:
+            raise ValueError(
+                f"Pass {' and '.join(clash)} to Recommender itself, not in {model_kwargs=!r}."
+            )
+        self.hidden = int(hidden)
+        self.epochs = int(epochs)
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.validation_fraction = float(validation_fraction or 0.0)
+        self.patience = int(patience)
+        self.model_kwargs = dict(model_kwargs or {})
+        self.model = None
+        self.train = None
+        self.history = {}
+        self.metadata = {}
+
+    def get_config(self):
+        """Return the constructor arguments as JSON-able data.
+
+        Returns:
+            Dict that `from_config` (or `Recommender(**config)`) turns back into an unfitted
+            recommender.
+
+        Examples:
+            >>> Recommender(hidden=8).get_config()["hidden"]
+            8
+        """
+        return {
+            "hidden": self.hidden,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "seed": self.seed,
+            "validation_fraction": self.validation_fraction,
+            "patience": self.patience,
+            "model_kwargs": dict(self.model_kwargs),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        """Create an unfitted recommender from `get_config` output.
+
+        Args:
+            config: dict of constructor arguments.
+
+        Returns:
+            A new `Recommender`.
+
+        Examples:
+            >>> Recommender.from_config({"hidden": 8}).hidden
+            8
+        """
+        return cls(**config)
+
+    def __repr__(self):
+        state = "fitted" if self.is_fitted else "not fitted"
+        return f"Recommender(hidden={self.hidden}, epochs={self.epochs}, {state})"
+
+    @property
+    def is_fitted(self):
+        """Whether `fit` (or `load`) has run."""
+        return self.model is not None
+
+    # ----------------------------------------------------------------------------------------
+    # Training
+
+    def fit(
+        self,
+        ratings,
+        user_col="user",
+        item_col="item",
+        rating_col="rating",
+        scale=None,
+        callbacks=None,
+        verbose="auto",
+    ):
+        """Train a fresh model on explicit ratings.
+
+        The validation slice for early stopping is drawn from `ratings` with
+        `RatingMatrix.random_split(validation_fraction, seed)`; pass only training data here,
+        never the test set. The model trains on the remaining ratings, but predicts from all
+        of `ratings` (the validation slice included) once trained.
+
+        Args:
+            ratings: a `pandas.DataFrame` with one rating per row, or a `RatingMatrix`.
+            user_col: user id column of a DataFrame.
+            item_col: item id column of a DataFrame.
+            rating_col: rating column of a DataFrame.
+            scale: `(min, max)` rating scale of a DataFrame's ratings; inferred when `None`.
+                Predictions are clipped to it.
+            callbacks: extra Keras callbacks for `model.fit`.
+            verbose: Keras `fit` verbosity (`"auto"`, 0, 1 or 2).
+
+        Returns:
+            `self`, fitted.
+
+        Raises:
+            TypeError: if `ratings` is neither a DataFrame nor a RatingMatrix.
+            ValueError: for invalid ratings (see `RatingMatrix.from_dataframe`) or too few of
+                them to carve out a validation slice.
+        """
+        train = self._rating_matrix(ratings, user_col, item_col, rating_col, scale)
+        fit_part, validation_data, stopping = self._validation_split(train)
+        model = _build_model(self.hidden, self.seed, self.model_kwargs)
+        model.compile()
+        history = model.fit(
+            fit_part.to_item_user_csr(),
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            validation_data=validation_data,
+            callbacks=stopping + list(callbacks or []),
+            verbose=verbose,
+        )
+        self.history = {
+            name: [float(v) for v in values] for name, values in history.history.items()
+        }
+        self._set_state(model, train)
+        return self
+
+    @staticmethod
+    def _rating_matrix(ratings, user_col, item_col, rating_col, scale):
+        """The training RatingMatrix of a DataFrame or RatingMatrix."""
+        if isinstance(ratings, RatingMatrix):
+            return ratings
+        if isinstance(ratings, pd.DataFrame):
+            return RatingMatrix.from_dataframe(ratings, user_col, item_col, rating_col, scale)
+        raise TypeError(
+            f"`ratings` must be a pandas DataFrame or a RatingMatrix, got {type(ratings).__name__}."
+        )
+
+    def _validation_split(self, train):
+        """`(fit_part, validation_data, callbacks)` for training with or without validation."""
+        if not self.validation_fraction:
+            return train, None, []
+        fit_part, held_out = train.random_split(self.validation_fraction, seed=self.seed)
+        rows = fit_part.to_item_user_csr()
+        # Validation inputs are the training rows; the targets are the held-out ratings.
+        validation_data = (rows, held_out.to_item_user_csr())
+        stopping = keras.callbacks.EarlyStopping(
+            monitor=MONITOR, mode="min", patience=self.patience, restore_best_weights=True
+        )
+        return fit_part, validation_data, [stopping]
+
+    def _set_state(self, model, train):
+        """Store the model and training data, then cache statistics and the full score matrix."""
+        self.model = model
+        self.train = train
+        user_sums, user_counts = _sums_and_counts(train.users, train.ratings, train.n_users)
+        item_sums, item_counts = _sums_and_counts(train.items, train.ratings, train.n_items)
+        self._user_seen = user_counts > 0
+        self._item_seen = item_counts > 0
+        self._user_mean = (user_sums / np.maximum(user_counts, 1)).astype(np.float32)
+        self._item_mean = (item_sums / np.maximum(item_counts, 1)).astype(np.float32)
+        self._global_mean = np.float32(train.ratings.mean())
+        prior = PRIOR_RATINGS * float(self._global_mean)
+        self._popular_scores = ((item_sums + prior) / (item_counts + PRIOR_RATINGS)).astype(
+            np.float32
+        )
+        self._scores = self._score_matrix()
+
+    def _score_matrix(self):
+        """The users x items scores: the reconstruction, with fallbacks where it means nothing.
+
+        The reconstruction of a user or item without training ratings is not informed by any
+        rating, so those columns get the user's mean and those rows the popularity scores.
+        """
+        # The model densifies the sparse rows one batch at a time.
+        reconstruction = self.model.predict(
+            self.train.to_item_user_csr(), batch_size=self.batch_size, verbose=0
+        )
+        scores = np.ascontiguousarray(np.asarray(reconstruction).T, dtype=np.float32)
+        scores[:, ~self._item_seen] = self._user_mean[:, None]
+        scores[~self._user_seen] = self._popular_scores
+        return scores
+
+    # ----------------------------------------------------------------------------------------
+    # Predictions
+
+    def _check_fitted(self):
+        if not self.is_fitted:
+            raise RuntimeError("This Recommender is not fitted yet; call fit() or load() first.")
+
+    def _seen(self, ids, kind):
+        """Indices of user or item ids (-1 if not in the id maps) and whether each was seen."""
+        ids = _as_ids(ids, f"{kind}s")
+        lookup = self.train.user_index if kind == "user" else self.train.item_index
+        seen_mask = self._user_seen if kind == "user" else self._item_seen
+        index = lookup(ids)
+        seen = index >= 0
+        seen[seen] = seen_mask[index[seen]]
+        return ids, index, seen
+
+    def known_users(self, users):
+        """Whether each user id has training ratings (and so gets personal predictions).
+
+        Args:
+            users: one user id or a 1-D array-like of ids.
+
+        Returns:
+            bool array, one entry per id.
+
+        Raises:
+            RuntimeError: if the recommender is not fitted.
+        """
+        self._check_fitted()
+        return self._seen(users, "user")[2]
+
+    def known_items(self, items):
+        """Whether each item id has training ratings.
+
+        Args:
+            items: one item id or a 1-D array-like of ids.
+
+        Returns:
+            bool array, one entry per id.
+
+        Raises:
+            RuntimeError: if the recommender is not fitted.
+        """
+        self._check_fitted()
+        return self._seen(items, "item")[2]
+
+    def predict(self, users, items, strict=False):
+        """Predict the ratings of (user id, item id) pairs, clipped to the rating scale.
+
+        Args:
+            users: user ids (one id or a 1-D array-like).
+            items: item ids, one per user id.
+            strict: if True, raise instead of using the fallback for unseen ids.
+
+        Returns:
+            float32 array of predicted ratings, one per pair.
+
+        Raises:
+            RuntimeError: if the recommender is not fitted.
+            ValueError: if `users` and `items` differ in length, or with `strict=True` if an
+                id has no training ratings (the message counts and shows them).
+        """
+        self._check_fitted()
+        user_ids, u, user_seen = self._seen(users, "user")
+        item_ids, i, item_seen = self._seen(items, "item")
+        validation.check_same_length({"users": user_ids, "items": item_ids})
+        if strict:
+            _raise_unknown(user_ids[~user_seen], item_ids[~item_seen])
+        values = np.full(len(u), self._global_mean, dtype=np.float32)
+        # Later assignments win: user mean, then item mean, then the model.
+        values[user_seen] = self._user_mean[u[user_seen]]
+        values[item_seen] = self._item_mean[i[item_seen]]
+        both = user_seen & item_seen
+        values[both] = self._scores[u[both], i[both]]
+        return np.clip(values, *self.train.scale)
+
+    def score_users(self, user_indices):
+        """Unclipped scores of every item for some users, by index (the evaluation `score_fn`).
+
+        The scores are computed once after `fit` and cached; this only slices them.
+
+        Args:
+            user_indices: 1-D int array of user indices of `train` (not ids).
+
+        Returns:
+            float32 array of shape `(len(user_indices), n_items)`.
+
+        Raises:
+            RuntimeError: if the recommender is not fitted.
+            IndexError: if an index is out of range.
+        """
+        self._check_fitted()
+        return self._scores[_check_indices(user_indices, self.train.n_users, "user")]
+
+    def recommend(self, users, k=10, exclude_seen=True):
+        """Top-k items for each user, best first.
+
+        Users without training ratings (unknown ids included) get the items with the highest
+        mean rating shrunk towards the global mean (see the module docstring). Ties go to the
+        item with the lower index.
+
+        Args:
+            users: one user id or a 1-D array-like of user ids.
+            k: number of items per user; fewer when fewer candidates remain.
+            exclude_seen: leave out items the user rated in training.
+
+        Returns:
+            `pandas.DataFrame` with columns `user`, `rank` (1 = best), `item` (original ids)
+            and `score` (the unclipped ranking score), `k` rows per user in input order.
+
+        Raises:
+            RuntimeError: if the recommender is not fitted.
+            ValueError: if `k` is not a positive integer.
+        """
+        self._check_fitted()
+        _check_positive_int(k, "k")
+        user_ids, u, seen = self._seen(users, "user")
+        k = min(k, self.train.n_items)
+        frames = [
+            self._recommend_chunk(user_ids[s], u[s], seen[s], k, exclude_seen)
+            for s in (slice(a, a + _RECOMMEND_CHUNK) for a in range(0, len(u), _RECOMMEND_CHUNK))
+        ]
+        if not frames:
+            return pd.DataFrame({"user": [], "rank": [], "item": [], "score": []})
+        return pd.concat(frames, ignore_index=True)
+
+    def _recommend_chunk(self, user_ids, u, seen, k, exclude_seen):
+        """The recommendation rows of one chunk of users."""
+        scores = np.where(seen[:, None], self._scores[np.maximum(u, 0)], self._popular_scores)
+        valid = np.ones(scores.shape, dtype=bool)
+        if exclude_seen:
+            # Unseen users have no training item to exclude.
+            valid[seen] = self.train.user_rows(u[seen]) == 0
+        top, top_valid = top_k_items(scores, valid, k)
+        return pd.DataFrame(
+            {
+                "user": np.repeat(user_ids, k)[top_valid.ravel()],
+                "rank": np.tile(np.arange(1, k + 1), len(u))[top_valid.ravel()],
+                "item": self.train.item_ids[top[top_valid]],
+                "score": np.take_along_axis(scores, top, axis=1)[top_valid],
+            }
+        )
+
+    # ----------------------------------------------------------------------------------------
+    # Persistence
+
+    def save(self, directory):
+        """Save the fitted recommender into a folder (created if needed).
+
+        Writes `model.keras` (the Keras model), `ratings.npz` (the training ratings as
+        indices) and `recommender.json` (configuration, id maps, history, metadata).
+
+        Args:
+            directory: folder path.
+
+        Raises:
+            RuntimeError: if the recommender is not fitted.
+            TypeError: if an id or the metadata cannot be written as JSON.
+        """
+        self._check_fitted()
+        folder = Path(directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {
+            "format": _FORMAT,
+            "version": _VERSION,
+            "config": self.get_config(),
+            "id_maps": self.train.get_config(),
+            "history": self.history,
+            "metadata": self.metadata,
+        }
+        # Serialise first so that a JSON error leaves no half-written folder behind.
+        text = json.dumps(state, indent=1)
+        self.model.save(folder / _MODEL_FILE)
+        np.savez(
+            folder / _RATINGS_FILE,
+            users=self.train.users,
+            items=self.train.items,
+            ratings=self.train.ratings,
+        )
+        (folder / _STATE_FILE).write_text(text, encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory):
+        """Load a recommender written by `save`; it predicts exactly as the saved one.
+
+        Args:
+            directory: folder written by `save`.
+
+        Returns:
+            A fitted `Recommender`.
+
+        Raises:
+            FileNotFoundError: if a file of the saved recommender is missing.
+            ValueError: if the folder holds something else than a saved recommender.
+        """
+        folder = Path(directory)
+        missing = [
+            name
+            for name in (_STATE_FILE, _MODEL_FILE, _RATINGS_FILE)
+            if not (folder / name).is_file()
+        ]
+        if missing:
+            raise FileNotFoundError(
+                f"{folder} is not a saved Recommender: missing {', '.join(missing)}."
+            )
+        state = json.loads((folder / _STATE_FILE).read_text(encoding="utf-8"))
+        if state.get("format") != _FORMAT or state.get("version") != _VERSION:
+            raise ValueError(
+                f"{folder / _STATE_FILE} is not a version-{_VERSION} saved Recommender."
+            )
+        recommender = cls.from_config(state["config"])
+        recommender.history = state["history"]
+        recommender.metadata = state["metadata"]
+        _import_models()
+        model = keras.models.load_model(folder / _MODEL_FILE)
+        with np.load(folder / _RATINGS_FILE) as arrays:
+            train = RatingMatrix.from_dict({**state["id_maps"], **arrays})
+        recommender._set_state(model, train)
+        return recommender
+
+
+def _import_models():
+    """Import keras_hem.models so that its classes are registered for `load_model`."""
+    import keras_hem.models  # noqa: F401
+
+
+def _raise_unknown(users, items):
+    """Raise `ValueError` naming user and item ids without training ratings, if any."""
+    parts = [
+        f"{len(ids)} unknown {kind} id(s) (showing up to {validation.MAX_SHOWN}): "
+        + ", ".join(repr(v) for v in ids[: validation.MAX_SHOWN].tolist())
+        for kind, ids in (("user", users), ("item", items))
+        if len(ids)
+    ]
+    if parts:
+        raise ValueError(
+            "; ".join(parts) + ". They have no training ratings; pass strict=False to predict "
+            "them with the fallback (item mean, then user mean, then global mean)."
+        )

@@ -1,0 +1,309 @@
+import json
+import re
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from keras_hem import recommender as recommender_module
+from keras_hem.data import RatingMatrix
+from keras_hem.recommender import PRIOR_RATINGS, Recommender
+
+# A tiny training set with string ids. "dan" and "e" are in the id maps without any training
+# rating (as after a split), so they count as unseen.
+USER_IDS = ["ann", "bob", "cid", "dan"]
+ITEM_IDS = ["a", "b", "c", "d", "e"]
+TRIPLES = [
+    ("ann", "a", 5),
+    ("ann", "b", 3),
+    ("bob", "a", 4),
+    ("bob", "c", 2),
+    ("bob", "d", 1),
+    ("cid", "b", 4),
+    ("cid", "c", 5),
+]
+USER_MEAN = {"ann": 4.0, "bob": 7 / 3, "cid": 4.5}
+ITEM_MEAN = {"a": 4.5, "b": 3.5, "c": 3.5, "d": 1.0}
+GLOBAL_MEAN = 24 / 7
+
+
+def training_matrix():
+    users = [USER_IDS.index(u) for u, _, _ in TRIPLES]
+    items = [ITEM_IDS.index(i) for _, i, _ in TRIPLES]
+    ratings = [r for _, _, r in TRIPLES]
+    return RatingMatrix(users, items, ratings, USER_IDS, ITEM_IDS, scale=(1, 5), step=1)
+
+
+def reconstruction(n_items, n_users):
+    """The fake model's output: distinct values from -3 to 9, partly outside the 1-5 scale."""
+    return np.linspace(-3.0, 9.0, n_items * n_users, dtype=np.float32).reshape(n_items, n_users)
+
+
+class FakeModel:
+    """Stands in for HEMAAE where the test needs to control the predictions."""
+
+    def __init__(self, hidden, seed, **kwargs):
+        self.init = {"hidden": hidden, "seed": seed, **kwargs}
+
+    def compile(self):
+        pass
+
+    def fit(self, x, **kwargs):
+        self.fit_x, self.fit_kwargs = x, kwargs
+        return SimpleNamespace(history={"loss": [2.0, 1.0], "mae": [1.5, 1.0]})
+
+    def predict(self, rows, **kwargs):
+        return reconstruction(*rows.shape)
+
+
+@pytest.fixture
+def fake_model(monkeypatch):
+    built = []
+
+    def build(hidden, seed, model_kwargs):
+        built.append(FakeModel(hidden, seed, **model_kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(recommender_module, "_build_model", build)
+    return built
+
+
+@pytest.fixture
+def fitted(fake_model):
+    return Recommender(hidden=3, validation_fraction=0).fit(training_matrix(), verbose=0)
+
+
+def model_score(user, item):
+    """The fake reconstruction at (user id, item id), transposed to users x items."""
+    table = reconstruction(len(ITEM_IDS), len(USER_IDS))
+    return table[ITEM_IDS.index(item), USER_IDS.index(user)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Arguments and fitting
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "quoted"),
+    [
+        ({"hidden": 0}, "hidden=0"),
+        ({"epochs": 2.5}, "epochs=2.5"),
+        ({"batch_size": True}, "batch_size=True"),
+        ({"seed": -1}, "seed=-1"),
+        ({"validation_fraction": 1.5}, "validation_fraction=1.5"),
+        ({"patience": 0}, "patience=0"),
+        ({"model_kwargs": ["l2"]}, "model_kwargs=['l2']"),
+        ({"model_kwargs": {"seed": 1}}, "model_kwargs={'seed': 1}"),
+    ],
+)
+def test_bad_arguments_are_quoted(kwargs, quoted):
+    with pytest.raises(ValueError, match=re.escape(quoted)):
+        Recommender(**kwargs)
+
+
+def test_config_round_trip():
+    rec = Recommender(hidden=7, epochs=3, batch_size=5, seed=2, model_kwargs={"l2": 0.1})
+    assert Recommender.from_config(rec.get_config()).get_config() == rec.get_config()
+
+
+def test_methods_need_a_fitted_recommender():
+    with pytest.raises(RuntimeError, match="not fitted"):
+        Recommender().predict(["ann"], ["a"])
+
+
+def test_fit_rejects_other_inputs(fake_model):
+    with pytest.raises(TypeError, match="DataFrame or a RatingMatrix"):
+        Recommender().fit([("ann", "a", 5)])
+
+
+def test_validation_slice_comes_from_the_training_ratings(fake_model):
+    train = training_matrix()
+    rec = Recommender(hidden=3, epochs=4, batch_size=2, seed=5, validation_fraction=0.3)
+    rec.fit(train, verbose=0)
+    model = fake_model[0]
+    inputs, targets = model.fit_kwargs["validation_data"]
+    fit_rows = model.fit_x.toarray()
+    assert model.init == {"hidden": 3, "seed": 5}
+    assert (model.fit_kwargs["epochs"], model.fit_kwargs["batch_size"]) == (4, 2)
+    np.testing.assert_array_equal(inputs.toarray(), fit_rows)
+    # The held-out targets and the fitted rows partition the training ratings.
+    assert not np.any((fit_rows > 0) & (targets.toarray() > 0))
+    np.testing.assert_array_equal(fit_rows + targets.toarray(), train.to_item_user_csr().toarray())
+    stopping = model.fit_kwargs["callbacks"][0]
+    assert (stopping.monitor, stopping.restore_best_weights) == ("val_mae", True)
+    assert rec.train is train and rec.history["loss"] == [2.0, 1.0]
+
+
+def test_without_validation_fit_uses_every_rating(fake_model):
+    train = training_matrix()
+    Recommender(validation_fraction=0).fit(train, verbose=0)
+    model = fake_model[0]
+    assert model.fit_kwargs["validation_data"] is None and model.fit_kwargs["callbacks"] == []
+    assert model.fit_x.nnz == train.n_ratings
+
+
+def test_fit_reads_the_named_dataframe_columns(fake_model):
+    frame = pd.DataFrame(TRIPLES, columns=["who", "what", "stars"])
+    rec = Recommender(validation_fraction=0)
+    rec.fit(frame, user_col="who", item_col="what", rating_col="stars", verbose=0)
+    assert rec.train.user_ids.tolist() == ["ann", "bob", "cid"]
+    assert rec.train.n_ratings == len(TRIPLES)
+
+
+# ---------------------------------------------------------------------------------------------
+# Predictions and fallbacks
+
+
+def test_seen_pairs_get_the_clipped_reconstruction(fitted):
+    users, items = zip(*[(u, i) for u, i, _ in TRIPLES], strict=True)
+    raw = np.array([model_score(u, i) for u, i in zip(users, items, strict=True)])
+    assert raw.min() < 1 and raw.max() > 5  # the fake model goes beyond the scale
+    np.testing.assert_allclose(fitted.predict(users, items), np.clip(raw, 1, 5))
+
+
+@pytest.mark.parametrize(
+    ("user", "item", "expected"),
+    [
+        ("dan", "a", ITEM_MEAN["a"]),  # user without training ratings: item mean
+        ("zoe", "d", ITEM_MEAN["d"]),  # user not in the id maps: item mean
+        ("bob", "e", USER_MEAN["bob"]),  # item without training ratings: user mean
+        ("cid", "zz", USER_MEAN["cid"]),  # item not in the id maps: user mean
+        ("dan", "e", GLOBAL_MEAN),  # neither: global mean
+        ("zoe", "zz", GLOBAL_MEAN),
+    ],
+)
+def test_fallback_order(fitted, user, item, expected):
+    np.testing.assert_allclose(fitted.predict([user], [item]), [expected], rtol=1e-6)
+
+
+def test_fallback_and_model_mix_in_one_call(fitted):
+    got = fitted.predict(["ann", "zoe", "bob"], ["c", "b", "zz"])
+    expected = [np.clip(model_score("ann", "c"), 1, 5), ITEM_MEAN["b"], USER_MEAN["bob"]]
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_strict_names_the_unknown_ids(fitted):
+    with pytest.raises(ValueError, match=r"2 unknown user id\(s\).*'dan', 'zoe'.*1 unknown item"):
+        fitted.predict(["dan", "zoe", "ann"], ["a", "b", "e"], strict=True)
+    np.testing.assert_allclose(
+        fitted.predict(["ann"], ["c"], strict=True), [np.clip(model_score("ann", "c"), 1, 5)]
+    )
+
+
+def test_predict_checks_lengths(fitted):
+    with pytest.raises(ValueError, match="same length"):
+        fitted.predict(["ann", "bob"], ["a"])
+
+
+def test_known_users_and_items(fitted):
+    assert fitted.known_users(["ann", "dan", "zoe"]).tolist() == [True, False, False]
+    assert fitted.known_items("e").tolist() == [False]
+
+
+def test_score_users_is_the_unclipped_reconstruction_with_fallbacks(fitted):
+    scores = fitted.score_users(np.arange(4))
+    assert scores.shape == (4, 5)
+    assert scores[0, 2] == model_score("ann", "c")
+    assert scores[1, 4] == pytest.approx(USER_MEAN["bob"])  # item "e" has no rating
+    popular = (np.array([9, 7, 7, 1, 0]) + PRIOR_RATINGS * GLOBAL_MEAN) / (
+        np.array([2, 2, 2, 1, 0]) + PRIOR_RATINGS
+    )
+    np.testing.assert_allclose(scores[3], popular, rtol=1e-6)  # user "dan" has no rating
+    with pytest.raises(IndexError):
+        fitted.score_users([4])
+
+
+# ---------------------------------------------------------------------------------------------
+# Recommendations
+
+
+def test_recommend_excludes_seen_items_and_returns_original_ids(fitted):
+    table = fitted.recommend(["ann", "bob"], k=2)
+    assert list(table.columns) == ["user", "rank", "item", "score"]
+    assert table["user"].tolist() == ["ann", "ann", "bob", "bob"]
+    assert table["rank"].tolist() == [1, 2, 1, 2]
+    seen = {(u, i) for u, i, _ in TRIPLES}
+    assert not any((u, i) in seen for u, i in zip(table["user"], table["item"], strict=True))
+    # ann's candidates are c, d and e (no rating: scored with ann's mean, 4.0).
+    candidates = {"c": model_score("ann", "c"), "d": model_score("ann", "d"), "e": 4.0}
+    best = sorted(candidates, key=candidates.get, reverse=True)[:2]
+    assert table["item"][:2].tolist() == best
+    np.testing.assert_allclose(table["score"][:2], [candidates[i] for i in best], rtol=1e-6)
+
+
+def test_recommend_can_include_seen_items(fitted):
+    table = fitted.recommend("ann", k=5, exclude_seen=False)
+    assert sorted(table["item"]) == ITEM_IDS
+    assert table["score"].is_monotonic_decreasing
+
+
+def test_recommend_shows_popular_items_to_unknown_users(fitted):
+    table = fitted.recommend(["zoe", "dan"], k=5)
+    # Shrunk means: a 3.61, b = c 3.44 (tie: lower index first), e 3.43 (global mean), d 3.21.
+    assert table["item"].tolist() == ["a", "b", "c", "e", "d"] * 2
+    assert table["user"].tolist() == ["zoe"] * 5 + ["dan"] * 5
+
+
+def test_recommend_returns_fewer_rows_when_candidates_run_out(fitted):
+    table = fitted.recommend(["bob"], k=10)
+    assert table["item"].tolist() == sorted(
+        ["b", "e"], key=lambda i: -fitted.score_users([1])[0, ITEM_IDS.index(i)]
+    )
+    with pytest.raises(ValueError, match="k=0"):
+        fitted.recommend(["bob"], k=0)
+
+
+def test_recommend_keeps_integer_ids(fake_model):
+    frame = pd.DataFrame({"user": [10, 10, 20], "item": [7, 8, 7], "rating": [5, 4, 3]})
+    rec = Recommender(validation_fraction=0).fit(frame, verbose=0)
+    table = rec.recommend(20, k=1)
+    assert table["item"].tolist() == [8] and table["user"].tolist() == [20]
+
+
+# ---------------------------------------------------------------------------------------------
+# Persistence, with the real model
+
+
+def synthetic_ratings(n_users=30, n_items=40, density=0.3, seed=0):
+    rng = np.random.default_rng(seed)
+    mask = rng.random((n_users, n_items)) < density
+    users, items = np.nonzero(mask)
+    taste = rng.integers(1, 6, n_users)[users] + rng.integers(-1, 2, len(users))
+    return pd.DataFrame(
+        {
+            "user": [f"u{u}" for u in users],
+            "item": [f"i{i}" for i in items],
+            "rating": np.clip(taste, 1, 5),
+        }
+    )
+
+
+def test_real_model_fits_saves_and_loads_identically(tmp_path):
+    frame = synthetic_ratings()
+    rec = Recommender(hidden=8, epochs=3, batch_size=16, validation_fraction=0.2, patience=1)
+    rec.fit(frame, verbose=0)
+    assert {"loss", "mae", "rmse", "val_mae"} <= set(rec.history)
+    rec.metadata = {"data": "synthetic"}
+    rec.save(tmp_path / "rec")
+    loaded = Recommender.load(tmp_path / "rec")
+
+    users = ["u0", "u5", "nobody", "u7"]
+    items = ["i1", "i3", "i2", "nothing"]
+    np.testing.assert_array_equal(loaded.predict(users, items), rec.predict(users, items))
+    np.testing.assert_array_equal(loaded.score_users(np.arange(30)), rec.score_users(np.arange(30)))
+    pd.testing.assert_frame_equal(loaded.recommend(users, k=3), rec.recommend(users, k=3))
+    assert loaded.get_config() == rec.get_config()
+    assert (loaded.metadata, loaded.history) == (rec.metadata, rec.history)
+    state = json.loads((tmp_path / "rec" / "recommender.json").read_text())
+    assert state["id_maps"]["user_ids"] == rec.train.user_ids.tolist()
+
+
+def test_load_names_missing_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing recommender.json, model.keras"):
+        Recommender.load(tmp_path)
+
+
+def test_save_needs_a_fitted_recommender(tmp_path):
+    with pytest.raises(RuntimeError, match="not fitted"):
+        Recommender().save(tmp_path)
