@@ -32,6 +32,11 @@ class AdversarialAutoencoder(keras.Model):
        discriminator sees pairs conditioned on the anchor: real = (anchor code, positive code),
        forged = (anchor code, code the generator makes from the negative sample).
 
+    Inputs: rows, or a dict `{"ratings": rows, "features": ..., "labels": ...}` whose optional
+    `features` and `labels` are the mining features and class labels of those rows, computed
+    beforehand (what `HEMAAE.fit` does, since the rows do not change during training); missing
+    keys are computed per batch by `feature_layer` and `labeler`.
+
     Backend: the training step uses `tf.GradientTape` (TensorFlow, the default backend). The
     layers, losses and miner it uses are backend-agnostic `keras.ops`.
 
@@ -130,7 +135,8 @@ class AdversarialAutoencoder(keras.Model):
     # -- Keras plumbing -------------------------------------------------------------------
 
     def call(self, inputs, training=False):
-        return self.decoder(self.encoder(inputs, training=training), training=training)
+        rows = inputs["ratings"] if isinstance(inputs, dict) else inputs
+        return self.decoder(self.encoder(rows, training=training), training=training)
 
     @property
     def metrics(self):
@@ -214,6 +220,8 @@ class AdversarialAutoencoder(keras.Model):
         self.compile(**config)
 
     def build(self, input_shape):
+        if isinstance(input_shape, dict):
+            input_shape = input_shape["ratings"]
         input_shape = (None, input_shape[-1])
         code_shape = self.encoder.compute_output_shape(input_shape)
         for part, shape in (
@@ -235,13 +243,23 @@ class AdversarialAutoencoder(keras.Model):
     # -- the losses -----------------------------------------------------------------------
 
     def _split(self, data):
+        """`(rows, targets, precomputed)`; `precomputed` holds optional mining inputs."""
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        precomputed = {}
+        if isinstance(x, dict):
+            precomputed = {k: v for k, v in x.items() if k in ("features", "labels")}
+            x = x["ratings"]
         x = ops.cast(x, "float32")
-        return x, x if y is None else ops.cast(y, "float32")
+        return x, x if y is None else ops.cast(y, "float32"), precomputed
 
-    def _mine(self, x, codes):
-        features = codes if self.feature_layer is None else self.feature_layer(x)
-        return self.miner(ops.stop_gradient(features), self.labeler(x))
+    def _mine(self, x, codes, precomputed):
+        features = precomputed.get("features")
+        if features is None:
+            features = codes if self.feature_layer is None else self.feature_layer(x)
+        labels = precomputed.get("labels")
+        if labels is None:
+            labels = self.labeler(x)
+        return self.miner(ops.stop_gradient(features), labels)
 
     def _kernel_penalty(self):
         if self.l2 == 0:
@@ -253,13 +271,13 @@ class AdversarialAutoencoder(keras.Model):
         ]
         return self.l2 / 2 * sum(ops.sum(ops.square(ops.cast(k, "float32"))) for k in kernels)
 
-    def _reconstruction_losses(self, x, target, training):
+    def _reconstruction_losses(self, x, target, training, precomputed):
         codes = self.encoder(x, training=training)
         reconstruction = ops.cast(self.decoder(codes, training=training), "float32")
         recon = masked_squared_error(target, reconstruction, self.missing_value)
         # Mining feeds both the triplet loss and the adversary; skip it when neither is on.
         mining = self.miner is not None and (self.triplet_weight > 0 or self.adversarial_weight > 0)
-        triplets = self._mine(x, codes) if mining else None
+        triplets = self._mine(x, codes, precomputed) if mining else None
         triplet = 0.0
         if triplets is not None and self.triplet_weight > 0:
             distances = pairwise_distances(codes, "squared_l2")
@@ -314,13 +332,13 @@ class AdversarialAutoencoder(keras.Model):
                 f"AdversarialAutoencoder.train_step supports the TensorFlow backend; "
                 f"the active backend is {keras.backend.backend()!r}."
             )
-        x, target = self._split(data)
+        x, target, precomputed = self._split(data)
         # Losses are per-replica means; the optimizers sum gradients over replicas.
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
 
         with tf.GradientTape() as tape:
             total, recon, triplet, codes, reconstruction, triplets = self._reconstruction_losses(
-                x, target, training=True
+                x, target, training=True, precomputed=precomputed
             )
             scaled = self.optimizer.scale_loss(total / replicas)
         variables = self._autoencoder_variables()
@@ -360,9 +378,9 @@ class AdversarialAutoencoder(keras.Model):
         )
 
     def test_step(self, data):
-        x, target = self._split(data)
+        x, target, precomputed = self._split(data)
         total, recon, triplet, codes, reconstruction, triplets = self._reconstruction_losses(
-            x, target, training=False
+            x, target, training=False, precomputed=precomputed
         )
         d_loss = g_loss = 0.0
         if triplets is not None and self.adversarial_weight > 0:

@@ -20,9 +20,10 @@ class HEMAAE(AdversarialAutoencoder):
     """The HEM-AAE recommender: I-AutoRec trained with hard-example mining and an adversary.
 
     Samples are items: each is the item's rating vector over all users (I-AutoRec, eqs 7-8),
-    0 = unrated. Per batch, the mean model (eqs 1-3) summarises each item in `2**depth - 1`
-    numbers; items whose mean rating is above the mean of all training ratings are positive,
-    the others negative (`MeanModelLabeler`); the miner picks triplets on the mean-model
+    0 = unrated. The mean model (eqs 1-3) summarises each item in `2**depth - 1` numbers
+    (computed once per `fit` for array inputs, since the rows do not change; per batch for a
+    `tf.data.Dataset`); items whose mean rating is above the mean of all training ratings are
+    positive, the others negative (`MeanModelLabeler`); the miner picks triplets on the mean-model
     features, and the triplet loss (eq 5) acts on the encoder's codes of those triplets. The
     discriminator tells (anchor, positive) code pairs from (anchor, generated) pairs (eqs
     10-12). See `AdversarialAutoencoder` for the training step.
@@ -204,7 +205,8 @@ class HEMAAE(AdversarialAutoencoder):
         if _is_dataset(x):
             shuffle = False  # a dataset's own order is kept, as Keras does
         else:
-            x = row_dataset(x, y, batch_size or 256, shuffle=shuffle, seed=self.seed or 0)
+            mining_inputs = self._mining_inputs(x)
+            x = row_dataset(x, y, batch_size or 256, shuffle, self.seed or 0, mining_inputs)
             y, batch_size, shuffle = None, None, False  # the dataset shuffles itself
         if validation_data is not None and not _is_dataset(validation_data):
             inputs, targets = (
@@ -224,6 +226,16 @@ class HEMAAE(AdversarialAutoencoder):
             shuffle=shuffle,
             **kwargs,
         )
+
+    def _mining_inputs(self, rows):
+        """Mean-model features and labels of every row, computed once per fit, not per batch."""
+        if self.miner is None or (self.triplet_weight == 0 and self.adversarial_weight == 0):
+            return None
+        features, labels = [], []
+        for batch in row_dataset(rows, None, 1024):
+            features.append(keras.ops.convert_to_numpy(self.feature_layer(batch)))
+            labels.append(keras.ops.convert_to_numpy(self.labeler(batch)))
+        return {"features": np.concatenate(features), "labels": np.concatenate(labels)}
 
     def _ensure_built(self, x):
         if self.built:
@@ -288,12 +300,24 @@ class HEMAAE(AdversarialAutoencoder):
         return cls(**config)
 
 
-def row_dataset(rows, targets=None, batch_size=256, shuffle=False, seed=0):
+def row_dataset(rows, targets=None, batch_size=256, shuffle=False, seed=0, extras=None):
     """A `tf.data.Dataset` of dense float32 row batches, densified one batch at a time.
 
     The matrix is held as CSR (ragged column indices and values); each batch gathers its rows
     and scatters them into a dense `(batch, n)` block. Shuffling is seeded, so two runs with
     the same seed see the same batches.
+
+    Args:
+        rows: `(n_rows, n)` NumPy array or `scipy.sparse` matrix, 0 = unobserved.
+        targets: optional matrix of the same shape; batches are then `(rows, targets)`.
+        batch_size: rows per batch.
+        shuffle: reshuffle the rows every epoch.
+        seed: seed of the shuffling.
+        extras: optional dict of per-row arrays (first dimension `n_rows`); batches then
+            carry `{"ratings": rows, **extras}` instead of bare rows.
+
+    Returns:
+        A `tf.data.Dataset`.
     """
     import tensorflow as tf  # input pipelines for the TensorFlow trainer
 
@@ -307,8 +331,12 @@ def row_dataset(rows, targets=None, batch_size=256, shuffle=False, seed=0):
     if shuffle:
         order = order.shuffle(n_rows, seed=seed, reshuffle_each_iteration=True)
 
+    extras = {k: tf.constant(v) for k, v in (extras or {}).items()}
+
     def densify(index):
         dense = [_dense_rows(columns, values, index, width, tf) for columns, values in ragged]
+        if extras:
+            dense[0] = {"ratings": dense[0], **{k: tf.gather(v, index) for k, v in extras.items()}}
         return dense[0] if len(dense) == 1 else tuple(dense)
 
     return order.batch(batch_size).map(densify).prefetch(2)

@@ -160,3 +160,23 @@ def test_save_load_round_trip(tmp_path):
         keras.ops.convert_to_numpy(model.labeler.thresholds),
     )
     loaded.fit(ratings, epochs=1, batch_size=32, verbose=0)  # still trainable after loading
+
+
+def test_precomputed_mining_inputs_match_per_batch_computation():
+    runs = []
+    for precompute in (False, True):
+        model, ratings = make_model()
+        model.compile()
+        model.build((None, N_USERS))
+        batch = ratings[:32]
+        if precompute:
+            batch = {
+                "ratings": batch,
+                "features": model.feature_layer(batch),
+                "labels": model.labeler(batch),
+            }
+        logs = model.train_on_batch(batch, return_dict=True)
+        runs.append((logs, model.get_weights()))
+    assert runs[0][0] == pytest.approx(runs[1][0])
+    for a, b in zip(runs[0][1], runs[1][1]):
+        np.testing.assert_array_equal(a, b)
