@@ -294,6 +294,7 @@ class Recommender:
             np.float32
         )
         self._scores = self._score_matrix()
+        self._rank_scores = self._ranking_matrix()
 
     def _score_matrix(self):
         """The users x items scores: the reconstruction, with fallbacks where it means nothing.
@@ -308,6 +309,22 @@ class Recommender:
         scores = np.ascontiguousarray(np.asarray(reconstruction).T, dtype=np.float32)
         scores[:, ~self._item_seen] = self._user_mean[:, None]
         scores[~self._user_seen] = self._popular_scores
+        return scores
+
+    def _ranking_matrix(self):
+        """Users x items scores for top-N.
+
+        The model's ranking head when it has one (observation probabilities), else the rating
+        scores; fallbacks as for `_score_matrix`.
+        """
+        if getattr(self.model, "observation_decoder", None) is None:
+            return self._scores
+        probabilities = self.model.ranking_scores(
+            self.train.to_item_user_csr(), batch_size=self.batch_size, verbose=0
+        )
+        scores = np.ascontiguousarray(np.asarray(probabilities).T, dtype=np.float32)
+        scores[:, ~self._item_seen] = 0.0  # never observed in training: ranked last
+        scores[~self._user_seen] = self._popular_scores  # each user's row is ranked on its own
         return scores
 
     # ----------------------------------------------------------------------------------------
@@ -403,7 +420,7 @@ class Recommender:
             IndexError: if an index is out of range.
         """
         self._check_fitted()
-        return self._scores[_check_indices(user_indices, self.train.n_users, "user")]
+        return self._rank_scores[_check_indices(user_indices, self.train.n_users, "user")]
 
     def recommend(self, users, k=10, exclude_seen=True):
         """Top-k items for each user, best first.
@@ -439,7 +456,7 @@ class Recommender:
 
     def _recommend_chunk(self, user_ids, u, seen, k, exclude_seen):
         """The recommendation rows of one chunk of users."""
-        scores = np.where(seen[:, None], self._scores[np.maximum(u, 0)], self._popular_scores)
+        scores = np.where(seen[:, None], self._rank_scores[np.maximum(u, 0)], self._popular_scores)
         valid = np.ones(scores.shape, dtype=bool)
         if exclude_seen:
             # Unseen users have no training item to exclude.

@@ -307,3 +307,30 @@ def test_load_names_missing_files(tmp_path):
 def test_save_needs_a_fitted_recommender(tmp_path):
     with pytest.raises(RuntimeError, match="not fitted"):
         Recommender().save(tmp_path)
+
+
+def test_ranking_head_scores_drive_recommendations(tmp_path):
+    frame = synthetic_ratings()
+    rec = Recommender(
+        hidden=8,
+        epochs=2,
+        batch_size=16,
+        validation_fraction=0.0,
+        model_kwargs={"ranking_weight": 1.0},
+    )
+    rec.fit(frame, verbose=0)
+    train = rec.train
+    probabilities = rec.model.ranking_scores(train.to_item_user_csr(), verbose=0).T
+    users = np.flatnonzero(rec.known_users(train.user_ids))
+    items = np.flatnonzero(rec.known_items(train.item_ids))
+    scores = rec.score_users(users)
+    np.testing.assert_allclose(scores[:, items], probabilities[np.ix_(users, items)], rtol=1e-6)
+    # Rating predictions still come from the reconstruction, not from the probabilities.
+    reconstruction = rec.model.predict(train.to_item_user_csr(), verbose=0).T
+    u, i = users[0], items[0]
+    expected = np.clip(reconstruction[u, i], *train.scale)
+    got = rec.predict(train.user_ids[u : u + 1], train.item_ids[i : i + 1])[0]
+    assert got == pytest.approx(expected, rel=1e-6)
+    rec.save(tmp_path / "rec")
+    loaded = Recommender.load(tmp_path / "rec")
+    np.testing.assert_array_equal(loaded.score_users(users), scores)

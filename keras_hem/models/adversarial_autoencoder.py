@@ -238,7 +238,19 @@ class AdversarialAutoencoder(keras.Model):
             self._build_optimizers()
 
     def _autoencoder_variables(self):
-        return self.encoder.trainable_variables + self.decoder.trainable_variables
+        return (
+            self.encoder.trainable_variables
+            + self.decoder.trainable_variables
+            + self._auxiliary_variables()
+        )
+
+    def _auxiliary_variables(self):
+        """Variables of extra reconstruction-phase heads (subclasses; none here)."""
+        return []
+
+    def _auxiliary_loss(self, x, codes, training):
+        """An extra reconstruction-phase loss on the codes (subclasses; 0 here)."""
+        return 0.0
 
     # -- the losses -----------------------------------------------------------------------
 
@@ -282,7 +294,8 @@ class AdversarialAutoencoder(keras.Model):
         if triplets is not None and self.triplet_weight > 0:
             distances = pairwise_distances(codes, "squared_l2")
             triplet = triplet_margin_loss(distances, triplets, self.triplet_margin)
-        total = recon + self._kernel_penalty() + self.triplet_weight * triplet
+        auxiliary = self._auxiliary_loss(x, codes, training)
+        total = recon + self._kernel_penalty() + self.triplet_weight * triplet + auxiliary
         return total, recon, triplet, codes, reconstruction, triplets
 
     def _pairs(self, codes, triplets, forged_codes):

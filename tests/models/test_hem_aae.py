@@ -223,8 +223,39 @@ def test_wrong_width_after_building():
         ({"output_activation": "relu"}, "output_activation='relu'"),
         ({"orientation": "row"}, "orientation='row'"),
         ({"rating_scale": (5, 1)}, "rating_scale"),
+        ({"ranking_weight": -1.0}, "ranking_weight=-1.0"),
     ],
 )
 def test_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         HEMAAE(**kwargs)
+
+
+def test_ranking_head_learns_which_entries_are_observed(tmp_path):
+    # The first 10 users rate 70% of the items, the other 30 users 5%.
+    rng = np.random.default_rng(10)
+    dense = low_rank_ratings(n_items=60, n_users=40, density=1.0, seed=10)
+    activity = np.where(np.arange(40) < 10, 0.7, 0.05)
+    ratings = np.where(rng.random((60, 40)) < activity, dense, 0.0).astype("float32")
+    model = small_model(ranking_weight=1.0)
+    model.fit(ratings, epochs=40, batch_size=8, verbose=0)
+    scores = model.ranking_scores(ratings, verbose=0)
+    assert scores.shape == ratings.shape and scores.min() >= 0 and scores.max() <= 1
+    assert scores[:, :10].mean() > 2 * scores[:, 10:].mean()
+    model.save(tmp_path / "ranking.keras")
+    loaded = keras.models.load_model(tmp_path / "ranking.keras")
+    assert loaded.ranking_weight == 1.0
+    np.testing.assert_array_equal(loaded.ranking_scores(ratings, verbose=0), scores)
+    with pytest.raises(ValueError, match="ranking head"):
+        small_model().ranking_scores(ratings)
+
+
+def test_ranking_head_is_trained_only_in_the_reconstruction_phase():
+    ratings = low_rank_ratings(n_items=40, n_users=30, seed=11)
+    model = small_model(ranking_weight=1.0, compile={"autoencoder_optimizer": "sgd"})
+    model.fit(ratings, epochs=1, batch_size=16, verbose=0)  # builds everything
+    head = [np.array(w) for w in model.observation_decoder.get_weights()]
+    model.compile(autoencoder_optimizer=keras.optimizers.SGD(0.0))
+    model.fit(ratings, epochs=1, batch_size=16, verbose=0)
+    for before, after in zip(head, model.observation_decoder.get_weights()):
+        np.testing.assert_array_equal(before, after)

@@ -1,0 +1,345 @@
+"""Reproduces the HEM-AAE paper's MovieLens tables next to baselines, over several random splits.
+
+    KERAS_HEM_DATA=../shared/data python benchmarks/reproduce.py --data ml-100k ml-1m \
+        [--runs 5] [--models hem_aae ease ...] [--quick] [--merge]
+
+For each data set and each seed `0..runs-1`: a random 80/20 split of the ratings
+(`RatingMatrix.random_split(0.2, seed)`), every model fitted on the 80% (the HEM-AAE models
+stop early on a validation slice carved from that 80% by `Recommender`; the test part is never
+seen before evaluation), then `keras_hem.evaluation.evaluate(model, train, test, ks=(3, 5, 10),
+thresholds=(None, 4))`.
+
+Writes `results/reproduce_<data>.json` (every run's row, mean and standard deviation per model
+and metric, configurations, the command, the data source) and `results/reproduce_<data>.md`
+(the tables, beside the paper's figures). The JSON is rewritten after every fitted model, so an
+interrupted run keeps what it measured. `--quick` (a smoke run: 2 epochs, 3 ALS sweeps, one
+split unless `--runs` is given) writes `reproduce_<data>_quick.*` instead. `--merge` keeps the
+rows of models that this command does not run from an existing results file of the same
+data set, split count and data source, so baselines and HEM-AAE models can be measured by
+separate commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from _timing import RESULTS, machine
+from baselines import BASELINES
+
+from keras_hem.data import RatingMatrix
+from keras_hem.datasets import movielens
+from keras_hem.evaluation import evaluate
+
+KS = (3, 5, 10)
+THRESHOLDS = (None, 4)
+TEST_FRACTION = 0.2
+HIDDEN = {"ml-100k": 100, "ml-1m": 400}
+EASE_REG = {"ml-100k": 500.0, "ml-1m": 500.0}
+HEM_MODELS = {
+    "hem_aae": {},
+    "hem_aae_paper": {"output_activation": "sigmoid"},
+    "autorec": {"triplet_weight": 0.0, "adversarial_weight": 0.0},
+    "mining_only": {"adversarial_weight": 0.0},
+    "adversary_only": {"triplet_weight": 0.0},
+}
+MODELS = list(BASELINES) + list(HEM_MODELS)
+# HEM-AAE paper (Sun, Wei, Shagor, CBD 2020), Tables 3-5. It reports no RMSE and does not say
+# which test items count as relevant for P@k and NDCG@k.
+PAPER = {
+    "ml-100k": {
+        "MAE": 0.7024,
+        "P@3": 0.4202,
+        "P@5": 0.3927,
+        "P@10": 0.3601,
+        "NDCG@3": 0.4334,
+        "NDCG@5": 0.4123,
+        "NDCG@10": 0.3975,
+    },
+    "ml-1m": {
+        "MAE": 0.6959,
+        "P@3": 0.3939,
+        "P@5": 0.3857,
+        "P@10": 0.3601,
+        "NDCG@3": 0.4284,
+        "NDCG@5": 0.4133,
+        "NDCG@10": 0.4051,
+    },
+}
+TABLE_METRICS = ["MAE", "RMSE"] + [f"P@{k}" for k in KS] + [f"NDCG@{k}" for k in KS]
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", nargs="+", choices=sorted(HIDDEN), default=["ml-100k"])
+    parser.add_argument("--runs", type=int, default=None, help="splits, seeds 0..runs-1 (5)")
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=MODELS)
+    parser.add_argument("--quick", action="store_true", help="smoke run, *_quick outputs")
+    parser.add_argument("--epochs", type=int, default=None, help="HEM-AAE max epochs (100)")
+    parser.add_argument("--merge", action="store_true", help="keep other models' rows")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="output folder")
+    args = parser.parse_args(argv)
+    if args.runs is None:
+        args.runs = 1 if args.quick else 5
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    if args.epochs is None:
+        args.epochs = 2 if args.quick else 100
+    return args
+
+
+def command_line(argv=None):
+    """The command as typed, with KERAS_HEM_DATA when it is set."""
+    words = ["python", "benchmarks/reproduce.py", *(sys.argv[1:] if argv is None else argv)]
+    data = os.environ.get(movielens.ENV_DATA_DIR)
+    prefix = f"{movielens.ENV_DATA_DIR}={shlex.quote(data)} " if data else ""
+    return prefix + shlex.join(words)
+
+
+def load(name):
+    """The ratings as a RatingMatrix and a description of where they came from."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frame = movielens.load_data(name)
+    ratings = RatingMatrix.from_dataframe(frame)
+    derived = bool(frame.attrs.get("derived", False))
+    source = {
+        "name": name,
+        "file": str(frame.attrs.get("source")),
+        "derived": derived,
+        "checksum_verified": True,
+        "n_ratings": ratings.n_ratings,
+        "n_users": ratings.n_users,
+        "n_items": ratings.n_items,
+        "scale": list(ratings.scale),
+        "warnings": [str(w.message) for w in caught],
+    }
+    if derived:
+        source["note"] = (
+            "ML-1M ratings read from the derived ratings.csv.gz (all 1,000,209 ratings of the "
+            "original ratings.dat, rebuilt from a MATLAB copy, without timestamps; see "
+            "shared/data/SOURCES.md), not from the official ratings.dat."
+        )
+    return ratings, source
+
+
+def make_model(name, data, seed, args):
+    """An unfitted model and its JSON-able configuration."""
+    if name in BASELINES:
+        if name == "ease":
+            model = BASELINES[name](reg=EASE_REG[data])
+        elif name == "biased_mf":
+            model = BASELINES[name](seed=seed, **({"iterations": 3} if args.quick else {}))
+        else:
+            model = BASELINES[name]()
+        return model, {"class": type(model).__name__, **model.get_config()}
+    from keras_hem.recommender import Recommender
+
+    model = Recommender(
+        hidden=HIDDEN[data],
+        epochs=args.epochs,
+        seed=seed,
+        patience=1 if args.quick else 10,
+        model_kwargs=dict(HEM_MODELS[name]),
+    )
+    return model, {"class": "Recommender", **model.get_config()}
+
+
+def fit(model, train, seed):
+    """Fit a model on the training part; returns extra facts about the fit."""
+    if not hasattr(model, "history"):
+        model.fit(train)
+        return {}
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model.fit(train, verbose=0)
+    val = model.history.get("val_mae", [])
+    return {
+        "epochs": len(model.history.get("loss", [])),
+        "best_epoch": int(np.argmin(val)) + 1 if val else None,
+        "best_val_mae": float(np.min(val)) if val else None,
+    }
+
+
+def _jsonable(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    return value
+
+
+def summarise(rows):
+    """Mean, sample standard deviation (None for one run) and count per model and metric."""
+    frame = pd.DataFrame(rows)
+    skip = {"model", "seed", "epochs", "best_epoch"}
+    summary = {}
+    for model, group in frame.groupby("model", sort=False):
+        stats = {}
+        for column in group.columns:
+            if column in skip or not pd.api.types.is_numeric_dtype(group[column]):
+                continue
+            values = group[column].dropna().to_numpy(dtype=np.float64)
+            if len(values) == 0:
+                continue
+            stats[column] = {
+                "mean": float(values.mean()),
+                "std": float(values.std(ddof=1)) if len(values) > 1 else None,
+                "n": int(len(values)),
+            }
+        summary[model] = stats
+    return summary
+
+
+def _cell(stats, metric):
+    if metric not in stats:
+        return "—"
+    entry = stats[metric]
+    if entry["std"] is None:
+        return f"{entry['mean']:.4f}"
+    return f"{entry['mean']:.4f} ± {entry['std']:.4f}"
+
+
+def markdown(result):
+    """The results as markdown tables, the paper's row first."""
+    data = result["data"]
+    paper = PAPER[data["name"]]
+    derived = f" {data['note']}" if data["derived"] else ""
+    lines = [
+        f"# {data['name']}: keras-hem against the HEM-AAE paper",
+        "",
+        "Generated by `benchmarks/reproduce.py`; do not edit by hand.",
+        "",
+        "Commands:",
+        "",
+        *[f"    {command}" for command in result["commands"]],
+        "",
+        f"Data: `{data['file']}` ({data['n_ratings']:,} ratings, {data['n_users']:,} users, "
+        f"{data['n_items']:,} items).{derived}",
+        "",
+        f"Protocol: {result['protocol']['description']} Cells are mean ± sample standard "
+        f"deviation over the splits (a bare number: one split). Machine: "
+        f"{result['machine']['cpu_count']} CPU cores, GPUs {result['machine']['gpus'] or 'none'}, "
+        f"TensorFlow {result['machine']['tensorflow']}, Keras {result['machine']['keras']}.",
+        "",
+    ]
+    for threshold in THRESHOLDS:
+        suffix = "" if threshold is None else f"_t{threshold:g}"
+        title = (
+            "every test item relevant"
+            if threshold is None
+            else f"relevant = test rating >= {threshold:g}"
+        )
+        lines += [f"## Ranking: {title}", ""]
+        header = ["model", "splits", *TABLE_METRICS, "train s"]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        paper_cells = [f"{paper[m]:.4f}" if m in paper else "—" for m in TABLE_METRICS]
+        lines.append("| HEM-AAE (paper, Tables 3-5) | — | " + " | ".join(paper_cells) + " | — |")
+        for model, stats in result["summary"].items():
+            metrics = [m if m in ("MAE", "RMSE") else f"{m}{suffix}" for m in TABLE_METRICS]
+            cells = [_cell(stats, m) for m in metrics]
+            seconds = stats.get("train_seconds", {}).get("mean")
+            cells.append("—" if seconds is None else f"{seconds:.1f}")
+            n = stats.get("MAE", {}).get("n", 0)
+            lines.append(f"| {model} | {n} | " + " | ".join(cells) + " |")
+        lines.append("")
+    lines += [
+        "The paper reports no RMSE and does not state which test items count as relevant, so "
+        "its figures are shown beside both relevance definitions. EASE and Popularity are "
+        "ranking models: their MAE and RMSE are the item mean's.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def run_dataset(name, args, command):
+    ratings, source = load(name)
+    suffix = "_quick" if args.quick else ""
+    json_path = args.out / f"reproduce_{name}{suffix}.json"
+    rows, configs, commands = [], {}, [command]
+    if args.merge and json_path.exists():
+        old = json.loads(json_path.read_text())
+        same = old["data"]["file"] == source["file"] and old["protocol"]["runs"] == args.runs
+        if not same:
+            raise SystemExit(f"--merge: {json_path} has another data source or split count.")
+        rows = [row for row in old["runs"] if row["model"] not in args.models]
+        configs = {m: c for m, c in old["models"].items() if m not in args.models}
+        commands = [*old["commands"], command]
+    result = {
+        "commands": commands,
+        "data": source,
+        "protocol": {
+            "split": f"RatingMatrix.random_split({TEST_FRACTION}, seed)",
+            "seeds": list(range(args.runs)),
+            "runs": args.runs,
+            "ks": list(KS),
+            "thresholds": list(THRESHOLDS),
+            "ranking": "full_catalog",
+            "quick": args.quick,
+            "description": (
+                f"{args.runs} random 80/20 split(s) of the ratings (seeds 0..{args.runs - 1}); "
+                "models fitted on the 80% (HEM-AAE models stop early on a 10% validation "
+                "slice of it); MAE and RMSE over every test rating (clipped to the scale); "
+                "P@k and NDCG@k rank every item the user did not rate in training."
+            ),
+        },
+        "machine": machine(),
+        "paper": PAPER[name],
+    }
+    for seed in range(args.runs):
+        train, test = ratings.random_split(TEST_FRACTION, seed=seed)
+        for model_name in args.models:
+            model, config = make_model(model_name, name, seed, args)
+            configs[model_name] = config
+            start = time.perf_counter()
+            facts = fit(model, train, seed)
+            train_seconds = time.perf_counter() - start
+            start = time.perf_counter()
+            row = evaluate(model, train, test, ks=KS, thresholds=THRESHOLDS).iloc[0].to_dict()
+            eval_seconds = time.perf_counter() - start
+            row = {
+                "model": model_name,
+                "seed": seed,
+                **{k: _jsonable(v) for k, v in row.items()},
+                "train_seconds": train_seconds,
+                "eval_seconds": eval_seconds,
+                **facts,
+            }
+            rows.append(row)
+            print(
+                f"{name} seed {seed} {model_name}: MAE {row['MAE']:.4f} "
+                f"P@10 {row['P@10']:.4f} NDCG@10 {row['NDCG@10']:.4f} "
+                f"({train_seconds:.1f} s fit, {eval_seconds:.1f} s eval)",
+                flush=True,
+            )
+            order = {m: i for i, m in enumerate(MODELS)}
+            rows.sort(key=lambda r: (order[r["model"]], r["seed"]))
+            result["models"] = {m: configs[m] for m in sorted(configs, key=order.get)}
+            result["runs"] = rows
+            result["summary"] = summarise(rows)
+            args.out.mkdir(parents=True, exist_ok=True)
+            json_path.write_text(json.dumps(result, indent=2) + "\n")
+    md_path = json_path.with_suffix(".md")
+    md_path.write_text(markdown(result))
+    print(f"wrote {json_path} and {md_path}")
+    return result
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    command = command_line(argv)
+    for name in args.data:
+        run_dataset(name, args, command)
+
+
+if __name__ == "__main__":
+    main()
