@@ -71,7 +71,7 @@ class MeanModelLabeler(keras.layers.Layer):
         Raises:
             ValueError: if `ratings` holds no observed rating.
         """
-        values = _observed_values(ratings, self.missing_value)
+        values = observed_values(ratings, self.missing_value)
         if values.size == 0:
             raise ValueError("MeanModelLabeler.adapt() got no observed rating.")
         tree = MeanModel(depth=self.label_depth)(values[None, :].astype("float32"))
@@ -96,7 +96,8 @@ class MeanModelLabeler(keras.layers.Layer):
         return config
 
 
-def _observed_values(ratings, missing_value):
+def observed_values(ratings, missing_value=0.0):
+    """The observed ratings of a NumPy array, `scipy.sparse` matrix or 1-D array, as float64."""
     if hasattr(ratings, "tocsr"):  # scipy.sparse: stored entries are the observed ratings
         values = np.asarray(ratings.tocsr().data, dtype=np.float64)
     else:

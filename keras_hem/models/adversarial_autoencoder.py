@@ -296,7 +296,8 @@ class AdversarialAutoencoder(keras.Model):
             triplet = triplet_margin_loss(distances, triplets, self.triplet_margin)
         auxiliary = self._auxiliary_loss(x, codes, training)
         total = recon + self._kernel_penalty() + self.triplet_weight * triplet + auxiliary
-        return total, recon, triplet, codes, reconstruction, triplets
+        losses = {"loss": total, "reconstruction_loss": recon, "triplet_loss": triplet}
+        return losses, codes, reconstruction, triplets
 
     def _pairs(self, codes, triplets, forged_codes):
         anchors, positives, negatives, valid = triplets
@@ -350,10 +351,10 @@ class AdversarialAutoencoder(keras.Model):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
 
         with tf.GradientTape() as tape:
-            total, recon, triplet, codes, reconstruction, triplets = self._reconstruction_losses(
+            losses, codes, reconstruction, triplets = self._reconstruction_losses(
                 x, target, training=True, precomputed=precomputed
             )
-            scaled = self.optimizer.scale_loss(total / replicas)
+            scaled = self.optimizer.scale_loss(losses["loss"] / replicas)
         variables = self._autoencoder_variables()
         self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
 
@@ -380,19 +381,11 @@ class AdversarialAutoencoder(keras.Model):
                 zip(tape.gradient(scaled, variables), variables)
             )
 
-        return self._update_metrics(
-            target,
-            reconstruction,
-            loss=total,
-            reconstruction_loss=recon,
-            triplet_loss=triplet,
-            d_loss=d_loss,
-            g_loss=g_loss,
-        )
+        return self._update_metrics(target, reconstruction, d_loss=d_loss, g_loss=g_loss, **losses)
 
     def test_step(self, data):
         x, target, precomputed = self._split(data)
-        total, recon, triplet, codes, reconstruction, triplets = self._reconstruction_losses(
+        losses, codes, reconstruction, triplets = self._reconstruction_losses(
             x, target, training=False, precomputed=precomputed
         )
         d_loss = g_loss = 0.0
@@ -400,15 +393,7 @@ class AdversarialAutoencoder(keras.Model):
             real, forged, weight = self._pairs(codes, triplets, codes)
             d_loss = self._discriminator_loss(real, forged, weight, training=False)
             g_loss = self._generator_loss(forged, weight, training=False)
-        return self._update_metrics(
-            target,
-            reconstruction,
-            loss=total,
-            reconstruction_loss=recon,
-            triplet_loss=triplet,
-            d_loss=d_loss,
-            g_loss=g_loss,
-        )
+        return self._update_metrics(target, reconstruction, d_loss=d_loss, g_loss=g_loss, **losses)
 
     # -- serialisation ----------------------------------------------------------------------
 

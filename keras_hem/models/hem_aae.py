@@ -7,7 +7,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from keras_hem.layers.mean_model import MeanModel
-from keras_hem.layers.mean_model_labeler import MeanModelLabeler
+from keras_hem.layers.mean_model_labeler import MeanModelLabeler, observed_values
 from keras_hem.mining.triplet_hard_miner import TripletHardMiner
 from keras_hem.models.adversarial_autoencoder import AdversarialAutoencoder
 
@@ -312,10 +312,13 @@ class HEMAAE(AdversarialAutoencoder):
 
     def _adapt(self, x):
         if _is_dataset(x):
-            x = np.concatenate([np.asarray(b[0] if isinstance(b, tuple) else b) for b in x])
-        self.labeler.adapt(x)
+            # Keep only each batch's observed ratings, never the dense rows of the whole dataset.
+            batches = (np.asarray(b[0] if isinstance(b, tuple) else b) for b in x)
+            values = np.concatenate([observed_values(b, self.missing_value) for b in batches])
+        else:
+            values = observed_values(x, self.missing_value)
+        self.labeler.adapt(values)
         if self.rating_scale is None and self.output_activation == "sigmoid":
-            values = x.data if hasattr(x, "data") and hasattr(x, "tocsr") else x[x != 0]
             self.rating_scale = (float(np.min(values)), float(np.max(values)))
 
     def predict(self, x, batch_size=None, **kwargs):

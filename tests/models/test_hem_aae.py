@@ -61,6 +61,11 @@ def test_sparse_dataset_and_rating_matrix_inputs_agree():
     from_dataset = small_model()
     history = from_dataset.fit(dataset, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+    # Adapting on a dataset sees the same ratings as adapting on the array.
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(from_dataset.labeler.thresholds),
+        keras.ops.convert_to_numpy(dense.labeler.thresholds),
+    )
 
 
 def test_user_orientation_transposes():
