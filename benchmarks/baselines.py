@@ -18,8 +18,11 @@ Rankings of the models that score items by item statistics alone (`GlobalMean`, 
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 from scipy import sparse
+
+from keras_hem.layers import EASEScorer
 
 
 def _item_stats(train):
@@ -246,15 +249,12 @@ class EASE(_Baseline):
             (np.ones(train.n_ratings), (train.users, train.items)),
             shape=(train.n_users, train.n_items),
         )
-        gram = (self._binary.T @ self._binary).toarray()
-        gram[np.diag_indices_from(gram)] += self.reg
-        inverse = np.linalg.inv(gram)
-        weights = -inverse / np.diag(inverse)[None, :]
-        weights[np.diag_indices_from(weights)] = 0.0
-        self.weights_ = weights
+        self._scorer = EASEScorer(l2=self.reg)
+        self._scorer.adapt(self._binary)
 
     def _score_users(self, user_indices):
-        return np.asarray(self._binary[user_indices] @ self.weights_)
+        rows = self._binary[np.atleast_1d(user_indices)].toarray()
+        return keras.ops.convert_to_numpy(self._scorer(rows))
 
 
 BASELINES = {

@@ -89,6 +89,12 @@ def _parser():
     )
     fit.add_argument("--batch-size", type=int, default=256, help="item rows per batch")
     fit.add_argument("--seed", type=int, default=0, help="seed of the split and the model")
+    fit.add_argument(
+        "--ranking",
+        choices=["ease", "ratings"],
+        default="ease",
+        help="top-N score: EASE + predicted ratings (default) or predicted ratings (the paper)",
+    )
     fit.add_argument("--out", help="output folder (default: runs/<data>-<seed>)")
     fit.set_defaults(handler=_fit)
 
@@ -158,7 +164,11 @@ def _fit(args):
     train, test = _split(args, args.seed)
     hidden = DEFAULT_HIDDEN.get(args.data, FALLBACK_HIDDEN) if args.hidden is None else args.hidden
     recommender = Recommender(
-        hidden=hidden, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed
+        hidden=hidden,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        ranking=args.ranking,
     )
     # Seeds batch shuffling and every other random op, so that a run can be repeated.
     keras.utils.set_random_seed(args.seed)

@@ -15,8 +15,12 @@ Predictions for users and items the model has never seen follow one documented f
 Predicted ratings are clipped to the rating scale. "Seen" means "has at least one training
 rating": an id that is in the id maps but whose ratings all went to a test split is unseen too.
 
-Rankings (`score_users`, `recommend`) use unclipped scores, so clipping creates no ties. Users
-without training ratings are ranked the same way as unknown users: by each item's mean rating
+Rankings (`score_users`, `recommend`) use the `ranking` score: by default EASE's item-item
+score of the items each user rated (`keras_hem.layers.EASEScorer`) plus `rating_weight` times
+the predicted rating's deviation from the global mean; `ranking="ratings"` ranks by the
+predicted ratings alone, as the paper does, and `ranking="head"` by HEM-AAE's optional ranking
+head. Scores are unclipped, so clipping creates no ties. Users without training ratings are
+ranked the same way as unknown users: by each item's mean rating
 shrunk towards the global mean by `PRIOR_RATINGS` pseudo-ratings, so that an item with a single
 5-star rating does not outrank a well-liked popular one.
 """
@@ -44,6 +48,7 @@ _VERSION = 1
 _MODEL_FILE = "model.keras"
 _RATINGS_FILE = "ratings.npz"
 _STATE_FILE = "recommender.json"
+RANKINGS = ("ease", "ratings", "head")
 # Users ranked per step of `recommend`, bounding memory to a few (chunk, n_items) arrays.
 _RECOMMEND_CHUNK = 1024
 
@@ -92,6 +97,14 @@ class Recommender:
         patience: epochs without improvement of the validation MAE before training stops; the
             weights of the best epoch are restored.
         model_kwargs: extra keyword arguments for `HEMAAE`.
+        ranking: what top-N lists are ranked by: `"ease"` (default; `EASEScorer` on the
+            training interactions plus `rating_weight` x (predicted rating - global mean)),
+            `"ratings"` (the predicted ratings; the paper) or `"head"` (HEM-AAE's ranking
+            head; needs `model_kwargs={"ranking_weight": w}` with `w > 0`). It does not change
+            `predict`. See the docs' benchmarks page for how the default was chosen.
+        ease_l2: ridge penalty of the `EASEScorer` (`ranking="ease"`).
+        rating_weight: weight of the predicted ratings in the `"ease"` score; 0 ranks by EASE
+            alone.
 
     Attributes:
         model: the trained Keras model (`None` before `fit`).
@@ -124,6 +137,9 @@ class Recommender:
         validation_fraction=0.1,
         patience=10,
         model_kwargs=None,
+        ranking="ease",
+        ease_l2=500.0,
+        rating_weight=0.03,
     ):
         _check_positive_int(hidden, "hidden")
         _check_positive_int(epochs, "epochs")
@@ -146,7 +162,27 @@ class Recommender:
         self.seed = int(seed)
         self.validation_fraction = float(validation_fraction or 0.0)
         self.patience = int(patience)
+        if ranking not in RANKINGS:
+            raise ValueError(f"`ranking` must be one of {RANKINGS}, got ranking={ranking!r}.")
+        if ranking == "head" and not (model_kwargs or {}).get("ranking_weight", 0) > 0:
+            raise ValueError(
+                "ranking='head' needs a ranking head: pass model_kwargs={'ranking_weight': w} "
+                f"with w > 0, got {model_kwargs=!r}."
+            )
+        if isinstance(ease_l2, bool) or not isinstance(ease_l2, numbers.Real) or ease_l2 <= 0:
+            raise ValueError(f"`ease_l2` must be a positive number, got ease_l2={ease_l2!r}.")
+        if (
+            isinstance(rating_weight, bool)
+            or not isinstance(rating_weight, numbers.Real)
+            or not rating_weight >= 0
+        ):
+            raise ValueError(
+                f"`rating_weight` must be a number >= 0, got rating_weight={rating_weight!r}."
+            )
         self.model_kwargs = dict(model_kwargs or {})
+        self.ranking = ranking
+        self.ease_l2 = float(ease_l2)
+        self.rating_weight = float(rating_weight)
         self.model = None
         self.train = None
         self.history = {}
@@ -171,6 +207,9 @@ class Recommender:
             "validation_fraction": self.validation_fraction,
             "patience": self.patience,
             "model_kwargs": dict(self.model_kwargs),
+            "ranking": self.ranking,
+            "ease_l2": self.ease_l2,
+            "rating_weight": self.rating_weight,
         }
 
     @classmethod
@@ -312,20 +351,34 @@ class Recommender:
         return scores
 
     def _ranking_matrix(self):
-        """Users x items scores for top-N.
-
-        The model's ranking head when it has one (observation probabilities), else the rating
-        scores; fallbacks as for `_score_matrix`.
-        """
-        if getattr(self.model, "observation_decoder", None) is None:
+        """Users x items scores for top-N, by `ranking`; fallbacks as for `_score_matrix`."""
+        if self.ranking == "ratings":
             return self._scores
-        probabilities = self.model.ranking_scores(
-            self.train.to_item_user_csr(), batch_size=self.batch_size, verbose=0
-        )
-        scores = np.ascontiguousarray(np.asarray(probabilities).T, dtype=np.float32)
-        scores[:, ~self._item_seen] = 0.0  # never observed in training: ranked last
+        if self.ranking == "head":
+            probabilities = self.model.ranking_scores(
+                self.train.to_item_user_csr(), batch_size=self.batch_size, verbose=0
+            )
+            scores = np.ascontiguousarray(np.asarray(probabilities).T, dtype=np.float32)
+            scores[:, ~self._item_seen] = 0.0  # never observed in training: ranked last
+        else:
+            scores = self._ease_scores()
+            scores += np.float32(self.rating_weight) * (self._scores - self._global_mean)
         scores[~self._user_seen] = self._popular_scores  # each user's row is ranked on its own
         return scores
+
+    def _ease_scores(self):
+        """EASE scores of every user's training interactions, `_RECOMMEND_CHUNK` users a time."""
+        from keras_hem.layers import EASEScorer
+
+        interactions = self.train.csr
+        scorer = EASEScorer(l2=self.ease_l2)
+        scorer.adapt(interactions)
+        return np.concatenate(
+            [
+                keras.ops.convert_to_numpy(scorer(interactions[a : a + _RECOMMEND_CHUNK].toarray()))
+                for a in range(0, self.train.n_users, _RECOMMEND_CHUNK)
+            ]
+        ).astype(np.float32)
 
     # ----------------------------------------------------------------------------------------
     # Predictions
@@ -538,7 +591,8 @@ class Recommender:
             raise ValueError(
                 f"{folder / _STATE_FILE} is not a version-{_VERSION} saved Recommender."
             )
-        recommender = cls.from_config(state["config"])
+        # Recommenders saved before `ranking` existed ranked by their predicted ratings.
+        recommender = cls.from_config({"ranking": "ratings", **state["config"]})
         recommender.history = state["history"]
         recommender.metadata = state["metadata"]
         _import_models()

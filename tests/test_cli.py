@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from keras_hem.cli import main
+from keras_hem.recommender import Recommender
 
 METRIC_KEYS = {"MAE", "RMSE", "P@3", "P@5", "P@10", "NDCG@3", "NDCG@5", "NDCG@10", "train_time_s"}
 
@@ -95,6 +96,14 @@ def test_unknown_user_gets_a_note(ratings_csv, tmp_path, capsys):
     captured = capsys.readouterr()
     assert "no training ratings" in captured.err
     assert len(body_rows(captured.out)) == 3
+
+
+@pytest.mark.parametrize("ranking", ["ease", "ratings"])
+def test_fit_saves_the_ranking_choice(ratings_csv, tmp_path, ranking):
+    out = tmp_path / "run"
+    fit = [*data_args(ratings_csv), "--epochs", "1", "--hidden", "4", "--out", str(out)]
+    assert main(["fit", *fit, "--ranking", ranking]) == 0
+    assert Recommender.load(out).ranking == ranking
 
 
 @pytest.mark.parametrize(

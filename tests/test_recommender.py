@@ -71,7 +71,9 @@ def fake_model(monkeypatch):
 
 @pytest.fixture
 def fitted(fake_model):
-    return Recommender(hidden=3, validation_fraction=0).fit(training_matrix(), verbose=0)
+    return Recommender(hidden=3, validation_fraction=0, ranking="ratings").fit(
+        training_matrix(), verbose=0
+    )
 
 
 def model_score(user, item):
@@ -95,6 +97,13 @@ def model_score(user, item):
         ({"patience": 0}, "patience=0"),
         ({"model_kwargs": ["l2"]}, "model_kwargs=['l2']"),
         ({"model_kwargs": {"seed": 1}}, "model_kwargs={'seed': 1}"),
+        ({"ranking": "mean"}, "ranking='mean'"),
+        ({"ranking": "head"}, "model_kwargs=None"),
+        ({"ranking": "head", "model_kwargs": {"ranking_weight": 0}}, "'ranking_weight': 0"),
+        ({"ease_l2": 0}, "ease_l2=0"),
+        ({"ease_l2": "big"}, "ease_l2='big'"),
+        ({"rating_weight": -0.1}, "rating_weight=-0.1"),
+        ({"rating_weight": float("nan")}, "rating_weight=nan"),
     ],
 )
 def test_bad_arguments_are_quoted(kwargs, quoted):
@@ -238,6 +247,42 @@ def test_recommend_can_include_seen_items(fitted):
     assert table["score"].is_monotonic_decreasing
 
 
+def ease_reference(train, l2):
+    """EASE scores of the training interactions, in float64 from the closed form."""
+    x = (train.csr.toarray() != 0).astype(np.float64)
+    p = np.linalg.inv(x.T @ x + l2 * np.eye(train.n_items))
+    return x @ (np.eye(train.n_items) - p / np.diag(p))
+
+
+@pytest.mark.parametrize("rating_weight", [0.0, 0.03, 1.0])
+def test_ease_ranking_adds_weighted_rating_deviations(fake_model, rating_weight):
+    rec = Recommender(validation_fraction=0, ease_l2=2.0, rating_weight=rating_weight)
+    rec.fit(training_matrix(), verbose=0)
+    ratings_only = Recommender(validation_fraction=0, ranking="ratings")
+    ratings_only.fit(training_matrix(), verbose=0)
+    users = np.arange(3)  # ann, bob, cid have training ratings; dan has none
+    expected = ease_reference(rec.train, 2.0)[users] + rating_weight * (
+        ratings_only.score_users(users) - GLOBAL_MEAN
+    )
+    np.testing.assert_allclose(rec.score_users(users), expected, rtol=1e-4, atol=1e-5)
+    # Predictions and unseen users do not depend on the ranking score.
+    np.testing.assert_array_equal(rec.predict(["ann"], ["c"]), ratings_only.predict(["ann"], ["c"]))
+    np.testing.assert_array_equal(rec.score_users([3]), ratings_only.score_users([3]))
+
+
+def test_load_of_a_recommender_saved_before_ranking_existed(tmp_path):
+    rec = Recommender(hidden=4, epochs=1, validation_fraction=0, ranking="ratings")
+    rec.fit(synthetic_ratings(), verbose=0)
+    rec.save(tmp_path)
+    state = json.loads((tmp_path / "recommender.json").read_text())
+    for key in ("ranking", "ease_l2", "rating_weight"):
+        del state["config"][key]  # a 0.1.0 save
+    (tmp_path / "recommender.json").write_text(json.dumps(state))
+    loaded = Recommender.load(tmp_path)
+    assert loaded.ranking == "ratings"
+    np.testing.assert_array_equal(loaded.score_users([0, 1]), rec.score_users([0, 1]))
+
+
 def test_recommend_shows_popular_items_to_unknown_users(fitted):
     table = fitted.recommend(["zoe", "dan"], k=5)
     # Shrunk means: a 3.61, b = c 3.44 (tie: lower index first), e 3.43 (global mean), d 3.21.
@@ -317,6 +362,7 @@ def test_ranking_head_scores_drive_recommendations(tmp_path):
         batch_size=16,
         validation_fraction=0.0,
         model_kwargs={"ranking_weight": 1.0},
+        ranking="head",
     )
     rec.fit(frame, verbose=0)
     train = rec.train

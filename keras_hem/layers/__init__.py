@@ -1,6 +1,7 @@
 """Keras layers of keras-hem."""
 
+from keras_hem.layers.ease_scorer import EASEScorer
 from keras_hem.layers.mean_model import MeanModel
 from keras_hem.layers.mean_model_labeler import MeanModelLabeler
 
-__all__ = ["MeanModel", "MeanModelLabeler"]
+__all__ = ["EASEScorer", "MeanModel", "MeanModelLabeler"]

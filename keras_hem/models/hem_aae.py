@@ -13,6 +13,7 @@ from keras_hem.models.adversarial_autoencoder import AdversarialAutoencoder
 
 ORIENTATIONS = ("item", "user")
 OUTPUT_ACTIVATIONS = ("identity", "sigmoid")
+MINING_FEATURES = ("mean_model", "codes")
 
 
 @keras.saving.register_keras_serializable(package="keras_hem")
@@ -52,6 +53,8 @@ class HEMAAE(AdversarialAutoencoder):
         adversarial_weight: weight of the generator loss.
         l2: weight decay of eq 9 on the encoder's and decoder's kernels.
         generator_loss: `"non_saturating"` (default, chosen by measurement) or `"saturating"`.
+        mining_features: what the miner compares: `"mean_model"` (the paper: mean-model
+            features of the ratings) or `"codes"` (the encoder's latent codes; an ablation).
         ranking_weight: weight of an optional ranking head (not in the paper): a second decoder
             from the codes that predicts *which* entries are observed (binary cross-entropy over
             every entry). A model trained only to reconstruct ratings has never seen which items
@@ -95,9 +98,15 @@ class HEMAAE(AdversarialAutoencoder):
         adversarial_weight=0.1,
         l2=0.001,
         generator_loss="non_saturating",
+        mining_features="mean_model",
         ranking_weight=0.0,
         **kwargs,
     ):
+        if mining_features not in MINING_FEATURES:
+            raise ValueError(
+                f"`mining_features` must be one of {MINING_FEATURES}, "
+                f"got mining_features={mining_features!r}."
+            )
         if not ranking_weight >= 0:
             raise ValueError(
                 f"`ranking_weight` must be >= 0, got ranking_weight={ranking_weight!r}."
@@ -125,7 +134,11 @@ class HEMAAE(AdversarialAutoencoder):
             discriminator=None,
             labeler=MeanModelLabeler(label_depth=label_depth, name="labeler"),
             miner=TripletHardMiner(triplet_margin, strategy=strategy),
-            feature_layer=MeanModel(depth=depth, name="mean_model"),
+            feature_layer=(
+                MeanModel(depth=depth, name="mean_model")
+                if mining_features == "mean_model"
+                else None
+            ),
             triplet_margin=triplet_margin,
             triplet_weight=triplet_weight,
             adversarial_weight=adversarial_weight,
@@ -142,6 +155,7 @@ class HEMAAE(AdversarialAutoencoder):
         self.strategy = strategy
         self.orientation = orientation
         self.seed = seed
+        self.mining_features = mining_features
         self.ranking_weight = float(ranking_weight)
         self.observation_decoder = None
 
@@ -288,14 +302,21 @@ class HEMAAE(AdversarialAutoencoder):
         )
 
     def _mining_inputs(self, rows):
-        """Mean-model features and labels of every row, computed once per fit, not per batch."""
+        """Labels (and mean-model features) of every row, computed once per fit, not per batch.
+
+        Codes change with every step, so mining on codes leaves the features to the step.
+        """
         if self.miner is None or (self.triplet_weight == 0 and self.adversarial_weight == 0):
             return None
         features, labels = [], []
         for batch in row_dataset(rows, None, 1024):
-            features.append(keras.ops.convert_to_numpy(self.feature_layer(batch)))
+            if self.feature_layer is not None:
+                features.append(keras.ops.convert_to_numpy(self.feature_layer(batch)))
             labels.append(keras.ops.convert_to_numpy(self.labeler(batch)))
-        return {"features": np.concatenate(features), "labels": np.concatenate(labels)}
+        inputs = {"labels": np.concatenate(labels)}
+        if features:
+            inputs["features"] = np.concatenate(features)
+        return inputs
 
     def _ensure_built(self, x):
         if self.built:
@@ -355,6 +376,7 @@ class HEMAAE(AdversarialAutoencoder):
             "adversarial_weight": self.adversarial_weight,
             "l2": self.l2,
             "generator_loss": self.generator_loss,
+            "mining_features": self.mining_features,
             "ranking_weight": self.ranking_weight,
         }
         return config

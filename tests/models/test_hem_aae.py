@@ -229,11 +229,29 @@ def test_wrong_width_after_building():
         ({"orientation": "row"}, "orientation='row'"),
         ({"rating_scale": (5, 1)}, "rating_scale"),
         ({"ranking_weight": -1.0}, "ranking_weight=-1.0"),
+        ({"mining_features": "ratings"}, "mining_features='ratings'"),
     ],
 )
 def test_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         HEMAAE(**kwargs)
+
+
+def test_mining_on_codes_mines_every_step_and_saves(tmp_path):
+    ratings = low_rank_ratings(n_items=40, n_users=30, seed=12)
+    model = small_model(mining_features="codes")
+    assert model.feature_layer is None
+    # Codes change every step, so only the labels are computed once per fit.
+    history = model.fit(ratings, epochs=2, batch_size=16, verbose=0)
+    assert set(model._mining_inputs(ratings)) == {"labels"}
+    assert all(np.isfinite(history.history["triplet_loss"]))
+    assert history.history["triplet_loss"][0] > 0
+    model.save(tmp_path / "codes.keras")
+    loaded = keras.models.load_model(tmp_path / "codes.keras")
+    assert loaded.mining_features == "codes" and loaded.feature_layer is None
+    np.testing.assert_array_equal(
+        loaded.predict(ratings, verbose=0), model.predict(ratings, verbose=0)
+    )
 
 
 def test_ranking_head_learns_which_entries_are_observed(tmp_path):

@@ -1,0 +1,103 @@
+"""MAE against the number of hidden units (the paper's Fig. 5), one split per data set.
+
+    KERAS_HEM_DATA=../shared/data python benchmarks/hidden_sweep.py --data ml-100k ml-1m \
+        [--hidden 10 50 100 150 ... 600]
+
+For each data set: seed 0's random 80/20 split (as in `reproduce.py`), the library's HEM-AAE
+(`Recommender` defaults; early stopping on a validation slice of the 80%) fitted once per
+hidden size, MAE and RMSE on the test 20%. The sweep reports; no default was chosen from it.
+Results accumulate in `results/hidden_sweep.json` (one row per data set and size; a rerun
+replaces its rows) and are plotted to `docs/img/hidden_sweep.png`.
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+from _timing import RESULTS, machine
+from reproduce import TEST_FRACTION, load
+
+from keras_hem.evaluation import evaluate
+from keras_hem.recommender import Recommender
+
+GRID = [10, *range(50, 601, 50)]
+PLOT = Path(__file__).resolve().parents[1] / "docs" / "img" / "hidden_sweep.png"
+PAPER_HIDDEN = {"ml-100k": 100, "ml-1m": 400}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", nargs="+", choices=sorted(PAPER_HIDDEN), default=["ml-100k"])
+    parser.add_argument("--hidden", nargs="+", type=int, default=GRID)
+    parser.add_argument("--out", type=Path, default=RESULTS / "hidden_sweep.json")
+    parser.add_argument("--plot", type=Path, default=PLOT)
+    return parser.parse_args(argv)
+
+
+def measure(name, hidden, train, test):
+    keras.utils.set_random_seed(0)
+    start = time.perf_counter()
+    rec = Recommender(hidden=hidden, seed=0, ranking="ratings").fit(train, verbose=0)
+    seconds = time.perf_counter() - start
+    row = evaluate(rec, train, test, ks=(10,), thresholds=(None,)).iloc[0]
+    return {
+        "data": name,
+        "hidden": hidden,
+        "MAE": float(row["MAE"]),
+        "RMSE": float(row["RMSE"]),
+        "epochs": len(rec.history.get("loss", [])),
+        "train_seconds": seconds,
+    }
+
+
+def plot(rows, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for name in sorted({r["data"] for r in rows}):
+        points = sorted((r["hidden"], r["MAE"]) for r in rows if r["data"] == name)
+        ax.plot(*zip(*points, strict=True), marker="o", label=name)
+        ax.axvline(PAPER_HIDDEN[name], color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("hidden units")
+    ax.set_ylabel("test MAE (seed 0 split)")
+    ax.set_title("keras-hem HEM-AAE: MAE against hidden units (cf. paper Fig. 5)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    print(f"wrote {path}")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    old = json.loads(args.out.read_text())["rows"] if args.out.exists() else []
+    for name in args.data:
+        ratings, _ = load(name)
+        train, test = ratings.random_split(TEST_FRACTION, seed=0)
+        for hidden in args.hidden:
+            row = measure(name, hidden, train, test)
+            print(json.dumps(row), flush=True)
+            old = [r for r in old if (r["data"], r["hidden"]) != (name, hidden)] + [row]
+            old.sort(key=lambda r: (r["data"], r["hidden"]))
+            payload = {"machine": machine(), "protocol": __doc__.split("\n\n")[2], "rows": old}
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(payload, indent=2) + "\n")
+    plot(old, args.plot)
+    best = {
+        n: min((r for r in old if r["data"] == n), key=lambda r: r["MAE"])
+        for n in {r["data"] for r in old}
+    }
+    for n, r in sorted(best.items()):
+        print(f"{n}: lowest MAE {r['MAE']:.4f} at {r['hidden']} hidden units")
+    return np.array([r["MAE"] for r in old])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""benchmarks/reproduce.py end to end on ML-100K in smoke mode (1 epoch, one split)."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture
+def reproduce(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))  # the script imports its sibling modules
+    sys.modules.pop("reproduce", None)
+    import reproduce
+
+    return reproduce
+
+
+@pytest.mark.slow
+def test_main_table_merge_and_targets(reproduce, movielens_dir, tmp_path):
+    common = ["--data", "ml-100k", "--quick", "--epochs", "1", "--out", str(tmp_path)]
+    reproduce.main([*common, "--models", "global_mean", "hem_aae"])
+    reproduce.main([*common, "--models", "autorec", "--merge"])
+    result = json.loads((tmp_path / "reproduce_ml-100k_quick.json").read_text())
+    models = [row["model"] for row in result["runs"]]
+    # hem_aae_by_ratings is the same fit ranked by predicted ratings; merge kept the others.
+    assert models == ["global_mean", "hem_aae", "hem_aae_by_ratings", "autorec"]
+    rows = {row["model"]: row for row in result["runs"]}
+    assert rows["hem_aae"]["MAE"] == rows["hem_aae_by_ratings"]["MAE"]
+    assert rows["hem_aae"]["P@10"] != rows["hem_aae_by_ratings"]["P@10"]
+    assert result["models"]["hem_aae"]["ranking"] == "ease"
+    assert result["models"]["autorec"]["ranking"] == "ratings"
+    assert len(result["commands"]) == 2
+    table = (tmp_path / "reproduce_ml-100k_quick.md").read_text()
+    mae = rows["hem_aae"]["MAE"]
+    assert f"- MAE <= 0.695: {mae:.4f}, **{'met' if mae <= 0.695 else 'missed'}**" in table
+    assert "| hem_aae_by_ratings | 1 |" in table
+    assert "main table (baselines and hem_aae" in table
