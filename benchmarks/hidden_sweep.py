@@ -7,7 +7,8 @@ For each data set: seed 0's random 80/20 split (as in `reproduce.py`), the libra
 (`Recommender` defaults; early stopping on a validation slice of the 80%) fitted once per
 hidden size, MAE and RMSE on the test 20%. The sweep reports; no default was chosen from it.
 Results accumulate in `results/hidden_sweep.json` (one row per data set and size; a rerun
-replaces its rows) and are plotted to `docs/img/hidden_sweep.png`.
+replaces its rows), are tabulated in `results/hidden_sweep.md` and plotted to
+`docs/img/hidden_sweep.png`.
 """
 
 import argparse
@@ -75,6 +76,27 @@ def plot(rows, path):
     print(f"wrote {path}")
 
 
+def table(rows):
+    """Markdown: one row per hidden size, one MAE column per data set."""
+    names = sorted({r["data"] for r in rows})
+    cells = {(r["data"], r["hidden"]): r for r in rows}
+    lines = [
+        "| hidden | " + " | ".join(f"{n} MAE | {n} epochs | {n} fit s" for n in names) + " |",
+        "|---|" + "---|---|---|" * len(names),
+    ]
+    for hidden in sorted({r["hidden"] for r in rows}):
+        row = [str(hidden)]
+        for n in names:
+            r = cells.get((n, hidden))
+            row += (
+                [f"{r['MAE']:.4f}", str(r["epochs"]), f"{r['train_seconds']:.0f}"]
+                if r
+                else ["—"] * 3
+            )
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None):
     args = parse_args(argv)
     old = json.loads(args.out.read_text())["rows"] if args.out.exists() else []
@@ -90,6 +112,7 @@ def main(argv=None):
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(payload, indent=2) + "\n")
     plot(old, args.plot)
+    args.out.with_suffix(".md").write_text(table(old))
     best = {
         n: min((r for r in old if r["data"] == n), key=lambda r: r["MAE"])
         for n in {r["data"] for r in old}

@@ -361,18 +361,22 @@ class Recommender:
             scores = np.ascontiguousarray(np.asarray(probabilities).T, dtype=np.float32)
             scores[:, ~self._item_seen] = 0.0  # never observed in training: ranked last
         else:
-            scores = self._ease_scores()
+            scores = self._ease_scores(self._fit_ease())
             scores += np.float32(self.rating_weight) * (self._scores - self._global_mean)
         scores[~self._user_seen] = self._popular_scores  # each user's row is ranked on its own
         return scores
 
-    def _ease_scores(self):
-        """EASE scores of every user's training interactions, `_RECOMMEND_CHUNK` users a time."""
+    def _fit_ease(self):
+        """An `EASEScorer` adapted to the training interactions."""
         from keras_hem.layers import EASEScorer
 
-        interactions = self.train.csr
         scorer = EASEScorer(l2=self.ease_l2)
-        scorer.adapt(interactions)
+        scorer.adapt(self.train.csr)
+        return scorer
+
+    def _ease_scores(self, scorer):
+        """EASE scores of every user's training interactions, `_RECOMMEND_CHUNK` users a time."""
+        interactions = self.train.csr
         return np.concatenate(
             [
                 keras.ops.convert_to_numpy(scorer(interactions[a : a + _RECOMMEND_CHUNK].toarray()))

@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import scipy.sparse as sp
 from keras import ops
 
 
@@ -68,7 +69,8 @@ class EASEScorer(keras.layers.Layer):
         Args:
             interactions: users x items NumPy array or `scipy.sparse` matrix; every entry not
                 equal to `missing_value` is an interaction.
-            batch_size: users densified at a time while accumulating `X^T X`.
+            batch_size: users at a time while accumulating `X^T X` of a dense input (a
+                `scipy.sparse` input is multiplied sparse, never densified).
 
         Raises:
             ValueError: if `interactions` is not 2-D, holds no interaction, or does not match
@@ -88,17 +90,24 @@ class EASEScorer(keras.layers.Layer):
             )
         if not self.built:
             self.build((None, n_items))
-        gram = ops.zeros((n_items, n_items), "float32")
-        count = 0
-        for start in range(0, n_users, batch_size):
-            rows = interactions[start : start + batch_size]
-            rows = rows.toarray() if hasattr(rows, "toarray") else rows
-            binary = self._binary(ops.convert_to_tensor(rows))
-            count += int(ops.convert_to_numpy(ops.sum(binary)))
-            gram = gram + ops.matmul(ops.transpose(binary), binary)
+        if hasattr(interactions, "tocsr"):
+            gram, count = _sparse_gram(interactions, self.missing_value)
+        else:
+            gram, count = self._dense_gram(interactions, batch_size)
         if count == 0:
             raise ValueError("EASEScorer.adapt() got no interaction (every entry is missing).")
-        self.item_weights.assign(_ease_weights(gram, self.l2))
+        self.item_weights.assign(_ease_weights(ops.convert_to_tensor(gram, "float32"), self.l2))
+
+    def _dense_gram(self, interactions, batch_size):
+        """`X^T X` of the binary interactions and their count, `batch_size` users at a time."""
+        n_items = interactions.shape[1]
+        gram = ops.zeros((n_items, n_items), "float32")
+        count = 0
+        for start in range(0, interactions.shape[0], batch_size):
+            binary = self._binary(ops.convert_to_tensor(interactions[start : start + batch_size]))
+            count += int(ops.convert_to_numpy(ops.sum(binary)))
+            gram = gram + ops.matmul(ops.transpose(binary), binary)
+        return gram, count
 
     def call(self, inputs):
         return ops.matmul(self._binary(inputs), self.item_weights)
@@ -111,6 +120,25 @@ class EASEScorer(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "l2": self.l2, "missing_value": self.missing_value}
+
+
+def _sparse_gram(interactions, missing_value):
+    """`X^T X` of a sparse matrix's interactions, by a sparse product (no dense users x items).
+
+    Stored entries equal to `missing_value` and, when it is not 0, the implicit zeros too are
+    handled by building the binary matrix explicitly.
+    """
+    interactions = sp.csr_array(interactions, copy=True)
+    interactions.sum_duplicates()  # scipy's meaning of repeated coordinates
+    if missing_value != 0:
+        interactions = sp.csr_array(interactions.toarray() != missing_value)
+    binary = sp.csr_array(
+        (np.ones(interactions.nnz, "float32"), interactions.indices, interactions.indptr),
+        shape=interactions.shape,
+    )
+    binary.data[interactions.data == 0] = 0.0  # explicitly stored zeros are not interactions
+    binary.eliminate_zeros()
+    return (binary.T @ binary).toarray().astype("float32"), int(binary.nnz)
 
 
 def _ease_weights(gram, l2):

@@ -124,3 +124,21 @@ def test_bad_adapt_data():
     scorer.adapt(np.ones((3, 4)))
     with pytest.raises(ValueError, match="5 items, but the layer was built for 4"):
         scorer.adapt(np.ones((3, 5)))
+
+
+def test_sparse_input_ignores_stored_zeros_and_sums_duplicates():
+    # Entry (0, 1) is stored twice (counts once); (1, 2) is an explicitly stored zero.
+    matrix = sp.csr_array(
+        (
+            np.array([4.0, 1.0, 2.0, 0.0, 5.0]),
+            (np.array([0, 0, 0, 1, 1]), np.array([0, 1, 1, 2, 0])),
+        ),
+        shape=(2, 3),
+    )
+    dense = np.array([[4.0, 3.0, 0.0], [5.0, 0.0, 0.0]], "float32")
+    a, b = EASEScorer(l2=1.0), EASEScorer(l2=1.0)
+    a.adapt(matrix)
+    b.adapt(dense)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(a.item_weights), keras.ops.convert_to_numpy(b.item_weights)
+    )
