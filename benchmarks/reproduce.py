@@ -166,6 +166,8 @@ def make_model(name, data, seed, args):
             model = BASELINES[name](reg=EASE_REG[data])
         elif name == "biased_mf":
             model = BASELINES[name](seed=seed, **({"iterations": 3} if args.quick else {}))
+        elif name == "surprise_svd":
+            model = BASELINES[name](seed=seed, **({"n_epochs": 2} if args.quick else {}))
         else:
             model = BASELINES[name]()
         return model, {"class": type(model).__name__, **model.get_config()}

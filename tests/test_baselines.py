@@ -103,6 +103,24 @@ def test_biased_mf_falls_back_on_biases_for_unknown_ids(rng):
     )
 
 
+def test_surprise_svd_predicts_as_the_library_does(rng):
+    # Ids deliberately out of order, so that Surprise's inner ids differ from our indices.
+    data = _low_rank(rng, n_users=25, n_items=18)
+    train, _ = data.random_split(0.2, seed=0)
+    model = baselines.SurpriseSVD(n_factors=4, n_epochs=5, seed=3).fit(train)
+    import pandas as pd
+    from surprise import SVD, Dataset, Reader
+
+    frame = pd.DataFrame({"u": train.users, "i": train.items, "r": train.ratings})
+    trainset = Dataset.load_from_df(frame, Reader(rating_scale=(1, 5))).build_full_trainset()
+    svd = SVD(n_factors=4, n_epochs=5, random_state=3).fit(trainset)
+    users, items = np.meshgrid(np.arange(train.n_users), np.arange(train.n_items))
+    users, items = users.ravel(), items.ravel()
+    expected = [svd.predict(int(u), int(i)).est for u, i in zip(users, items, strict=True)]
+    got = model.predict(train.user_ids[users], train.item_ids[items])
+    np.testing.assert_allclose(got, expected, atol=1e-9)
+
+
 @pytest.mark.parametrize("name", sorted(baselines.BASELINES))
 def test_every_baseline_runs_through_evaluate(name, rng):
     data = _low_rank(rng)

@@ -1,5 +1,7 @@
 """EASE item-item ranking scores (Steck 2019), fitted in closed form by `adapt()`."""
 
+import numbers
+
 import keras
 import numpy as np
 import scipy.sparse as sp
@@ -49,7 +51,7 @@ class EASEScorer(keras.layers.Layer):
     def __init__(self, l2=500.0, missing_value=0.0, **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
-        if isinstance(l2, bool) or not isinstance(l2, (int, float)) or not l2 > 0:
+        if isinstance(l2, bool) or not isinstance(l2, numbers.Real) or not l2 > 0:
             raise ValueError(f"`l2` must be a positive number, got l2={l2!r}.")
         self.l2 = float(l2)
         self.missing_value = float(missing_value)
@@ -125,8 +127,9 @@ class EASEScorer(keras.layers.Layer):
 def _sparse_gram(interactions, missing_value):
     """`X^T X` of a sparse matrix's interactions, by a sparse product (no dense users x items).
 
-    Stored entries equal to `missing_value` and, when it is not 0, the implicit zeros too are
-    handled by building the binary matrix explicitly.
+    keras.ops has no sparse-sparse product on every backend, and densifying ML-1M's users x
+    items to multiply it took about 3x as long as the sparse product (3.3-3.8 s against 1.2 s
+    on 2 CPU cores, one measurement), so this preprocessing step uses scipy.
     """
     interactions = sp.csr_array(interactions, copy=True)
     interactions.sum_duplicates()  # scipy's meaning of repeated coordinates
