@@ -570,6 +570,10 @@ class Recommender:
     def load(cls, directory):
         """Load a recommender written by `save`; it predicts exactly as the saved one.
 
+        The cached score matrices are recomputed from the saved model and training ratings
+        (with `ranking="ease"` that includes EASE's closed-form fit: a few seconds for ML-1M's
+        3706 items on 2 CPU cores).
+
         Args:
             directory: folder written by `save`.
 
