@@ -230,11 +230,37 @@ def test_wrong_width_after_building():
         ({"rating_scale": (5, 1)}, "rating_scale"),
         ({"ranking_weight": -1.0}, "ranking_weight=-1.0"),
         ({"mining_features": "ratings"}, "mining_features='ratings'"),
+        ({"output_bias_init": "ones"}, "output_bias_init='ones'"),
     ],
 )
 def test_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         HEMAAE(**kwargs)
+
+
+@pytest.mark.parametrize("output_activation", ["identity", "sigmoid"])
+def test_output_bias_can_start_at_the_mean_rating(output_activation):
+    ratings = low_rank_ratings(n_items=30, n_users=20, seed=13)
+
+    def frozen():
+        parts = ("autoencoder", "discriminator", "generator")
+        return {f"{part}_optimizer": keras.optimizers.SGD(0.0) for part in parts}
+
+    model = small_model(
+        output_activation=output_activation, output_bias_init="mean", compile=frozen()
+    )
+    model.fit(ratings, epochs=1, batch_size=8, verbose=0)  # learning rate 0: nothing moves
+    bias = np.asarray(model.decoder.layers[0].bias)
+    mean = ratings[ratings > 0].mean()
+    if output_activation == "sigmoid":
+        low, high = model.rating_scale
+        bias = low + (high - low) / (1 + np.exp(-bias))
+    np.testing.assert_allclose(bias, mean, rtol=1e-5)
+    assert HEMAAE.from_config(model.get_config()).output_bias_init == "mean"
+    # Zeros (the default) leaves Keras's zero bias.
+    default = small_model(compile=frozen())
+    default.fit(ratings, epochs=1, batch_size=8, verbose=0)
+    np.testing.assert_array_equal(np.asarray(default.decoder.layers[0].bias), 0.0)
 
 
 def test_mining_on_codes_mines_every_step_and_saves(tmp_path):
