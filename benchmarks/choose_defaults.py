@@ -12,9 +12,9 @@ import time
 import keras
 import numpy as np
 from _timing import write
+from reproduce import validation_slice
 
-from keras_hem import HEMAAE, RatingMatrix
-from keras_hem.datasets import movielens
+from keras_hem import HEMAAE
 
 VARIANTS = {
     "default": {},
@@ -29,9 +29,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
     args = parser.parse_args()
-    ratings = RatingMatrix.from_dataframe(movielens.load_data("ml-100k"))
-    train, _ = ratings.random_split(0.2, seed=0)
-    fit_part, val_part = train.random_split(0.1, seed=0)
+    fit_part, val_part = validation_slice()  # seed 0's training part only
     x, y = fit_part.to_item_user_csr(), val_part.to_item_user_csr()
     results = {}
     for name in args.variants:

@@ -23,9 +23,8 @@ import time
 import keras
 import numpy as np
 from baselines import EASE, Popularity
+from reproduce import Scored, validation_slice
 
-from keras_hem import RatingMatrix
-from keras_hem.datasets import movielens
 from keras_hem.evaluation import evaluate
 from keras_hem.layers import EASEScorer
 from keras_hem.recommender import Recommender
@@ -37,16 +36,6 @@ def report(name, model, fit_part, val_part, start):
     row = evaluate(model, fit_part, val_part).iloc[0]
     values = {k: round(float(row[k]), 4) for k in COLUMNS}
     print(json.dumps({"model": name, **values, "s": round(time.time() - start)}), flush=True)
-
-
-class Scored:
-    """A fitted Recommender's predictions with another users x items ranking score."""
-
-    def __init__(self, recommender, scores):
-        self.train, self.predict, self.scores = recommender.train, recommender.predict, scores
-
-    def score_users(self, user_indices):
-        return self.scores[user_indices]
 
 
 def scores(fit_part, val_part):
@@ -70,9 +59,7 @@ def scores(fit_part, val_part):
 
 
 def main():
-    ratings = RatingMatrix.from_dataframe(movielens.load_data("ml-100k"))
-    train, _ = ratings.random_split(0.2, seed=0)
-    fit_part, val_part = train.random_split(0.1, seed=0)  # validation slice of train only
+    fit_part, val_part = validation_slice()  # seed 0's training part only
     keras.utils.set_random_seed(0)
     if sys.argv[1] == "baselines":
         for model in (Popularity(), EASE()):

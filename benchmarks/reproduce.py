@@ -159,6 +159,16 @@ def load(name):
     return ratings, source
 
 
+def validation_slice(name="ml-100k", fraction=0.1):
+    """`(fit_part, val_part)`: seed 0's training 80% split again; the test 20% is never used.
+
+    The slice every hyper-parameter choice in `benchmarks/` is scored on.
+    """
+    ratings, _ = load(name)
+    train, _ = ratings.random_split(TEST_FRACTION, seed=0)
+    return train.random_split(fraction, seed=0)
+
+
 def make_model(name, data, seed, args):
     """An unfitted model and its JSON-able configuration."""
     if name in BASELINES:
@@ -202,16 +212,14 @@ def fit(model, train, seed):
     }
 
 
-class RankedByRatings:
-    """A fitted Recommender's predictions, ranked by its predicted ratings (the paper's way)."""
+class Scored:
+    """A fitted Recommender's predictions, ranked by another users x items score matrix."""
 
-    def __init__(self, recommender):
-        self.recommender = recommender
-        self.train = recommender.train
-        self.predict = recommender.predict
+    def __init__(self, recommender, scores):
+        self.train, self.predict, self.scores = recommender.train, recommender.predict, scores
 
     def score_users(self, user_indices):
-        return self.recommender._scores[user_indices]
+        return self.scores[user_indices]
 
 
 def _jsonable(value):
@@ -404,7 +412,7 @@ def run_dataset(name, args, command):
             for derived, source_model in DERIVED.items():
                 if source_model == model_name:
                     configs[derived] = {**config, "ranking": "ratings", "derived_from": model_name}
-                    record(derived, RankedByRatings(model), seed, train, test, 0.0, facts)
+                    record(derived, Scored(model, model._scores), seed, train, test, 0.0, facts)
     md_path = json_path.with_suffix(".md")
     md_path.write_text(markdown(result))
     print(f"wrote {json_path} and {md_path}")

@@ -15,9 +15,8 @@ import time
 
 import keras
 from _timing import RESULTS, machine
+from reproduce import validation_slice
 
-from keras_hem import RatingMatrix
-from keras_hem.datasets import movielens
 from keras_hem.evaluation import evaluate
 from keras_hem.recommender import Recommender
 
@@ -25,9 +24,7 @@ RECOMMENDER_KEYS = ("hidden", "batch_size", "epochs")
 
 
 def main(settings):
-    ratings = RatingMatrix.from_dataframe(movielens.load_data("ml-100k"))
-    train, _ = ratings.random_split(0.2, seed=0)
-    fit_part, val_part = train.random_split(0.1, seed=0)  # validation slice of train only
+    fit_part, val_part = validation_slice()  # seed 0's training part only
     path = RESULTS / "tune_mae.json"
     rows = json.loads(path.read_text())["rows"] if path.exists() else []
     for setting in settings:
