@@ -1,7 +1,7 @@
 """Reproduces the HEM-AAE paper's MovieLens tables next to baselines, over several random splits.
 
     KERAS_HEM_DATA=../shared/data python benchmarks/reproduce.py --data ml-100k ml-1m \
-        [--runs 5] [--models hem_aae ease ... | all] [--quick] [--merge]
+        [--runs 5 | --seeds 1 2 ...] [--models hem_aae ease ... | all] [--quick] [--merge]
 
 The default `--models` is the main table: the baselines and the library's HEM-AAE (ranked by
 `Recommender`'s default score, and the same fits ranked by predicted ratings as the row
@@ -21,7 +21,9 @@ interrupted run keeps what it measured. `--quick` (a smoke run: 2 epochs, 3 ALS 
 split unless `--runs` is given) writes `reproduce_<data>_quick.*` instead. `--merge` keeps the
 rows of models that this command does not run from an existing results file of the same
 data set and data source, so models can be measured by separate commands (and with fewer
-splits: the table's `splits` column says how many each row has).
+splits: the table's `splits` column says how many each row has). `--seeds` runs chosen splits
+instead of `0..runs-1`; with `--merge` it adds them to (or replaces them in) the models' rows,
+so a long row can be completed split by split.
 """
 
 from __future__ import annotations
@@ -100,7 +102,9 @@ TABLE_METRICS = ["MAE", "RMSE"] + [f"P@{k}" for k in KS] + [f"NDCG@{k}" for k in
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", nargs="+", choices=sorted(HIDDEN), default=["ml-100k"])
-    parser.add_argument("--runs", type=int, default=None, help="splits, seeds 0..runs-1 (5)")
+    splits = parser.add_mutually_exclusive_group()
+    splits.add_argument("--runs", type=int, default=None, help="splits, seeds 0..runs-1 (5)")
+    splits.add_argument("--seeds", type=int, nargs="+", default=None, help="these splits only")
     parser.add_argument(
         "--models",
         nargs="+",
@@ -116,7 +120,11 @@ def parse_args(argv=None):
     if args.runs is None:
         args.runs = 1 if args.quick else 5
     if args.runs < 1:
-        parser.error("--runs must be at least 1")
+        parser.error(f"--runs must be at least 1, got {args.runs}")
+    if args.seeds is None:
+        args.seeds = list(range(args.runs))
+    elif min(args.seeds) < 0 or len(set(args.seeds)) != len(args.seeds):
+        parser.error(f"--seeds must be distinct and non-negative, got {args.seeds}")
     if "all" in args.models:
         args.models = MODELS
     if args.epochs is None:
@@ -347,7 +355,7 @@ def run_dataset(name, args, command):
         if old["data"]["file"] != source["file"]:
             raise SystemExit(f"--merge: {json_path} has another data source.")
         replaced = set(args.models) | {d for d, m in DERIVED.items() if m in args.models}
-        rows = [row for row in old["runs"] if row["model"] not in replaced]
+        rows = [r for r in old["runs"] if r["model"] not in replaced or r["seed"] not in args.seeds]
         configs = {m: c for m, c in old["models"].items() if m not in replaced}
         commands = [*old["commands"], command]
     result = {
@@ -355,8 +363,8 @@ def run_dataset(name, args, command):
         "data": source,
         "protocol": {
             "split": f"RatingMatrix.random_split({TEST_FRACTION}, seed)",
-            "seeds": sorted({*range(args.runs), *(r["seed"] for r in rows)}),
-            "runs": max([args.runs, *(r["seed"] + 1 for r in rows)]),
+            "seeds": sorted({*args.seeds, *(r["seed"] for r in rows)}),
+            "runs": len({*args.seeds, *(r["seed"] for r in rows)}),
             "ks": list(KS),
             "thresholds": list(THRESHOLDS),
             "ranking": "full_catalog",
@@ -400,7 +408,7 @@ def run_dataset(name, args, command):
         args.out.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(result, indent=2) + "\n")
 
-    for seed in range(args.runs):
+    for seed in args.seeds:
         train, test = ratings.random_split(TEST_FRACTION, seed=seed)
         for model_name in args.models:
             model, config = make_model(model_name, name, seed, args)

@@ -38,3 +38,23 @@ def test_main_table_merge_and_targets(reproduce, movielens_dir, tmp_path):
     assert f"- MAE <= 0.695: {mae:.4f}, **{'met' if mae <= 0.695 else 'missed'}**" in table
     assert "| hem_aae_by_ratings | 1 |" in table
     assert "main table (baselines and hem_aae" in table
+
+
+def test_seeds_add_splits_to_existing_rows(reproduce, movielens_dir, tmp_path):
+    common = ["--data", "ml-100k", "--quick", "--out", str(tmp_path), "--models"]
+    reproduce.main([*common, "global_mean", "item_mean"])
+    reproduce.main([*common, "global_mean", "--seeds", "2", "1", "--merge"])
+    reproduce.main([*common, "global_mean", "--seeds", "1", "--merge"])  # replaces seed 1
+    result = json.loads((tmp_path / "reproduce_ml-100k_quick.json").read_text())
+    runs = [(row["model"], row["seed"]) for row in result["runs"]]
+    assert runs == [("global_mean", 0), ("global_mean", 1), ("global_mean", 2), ("item_mean", 0)]
+    assert result["protocol"]["seeds"] == [0, 1, 2] and result["protocol"]["runs"] == 3
+    assert result["summary"]["global_mean"]["MAE"]["n"] == 3
+    assert "| global_mean | 3 |" in (tmp_path / "reproduce_ml-100k_quick.md").read_text()
+
+
+@pytest.mark.parametrize("argv", [["--seeds", "1", "1"], ["--seeds", "-1"], ["--runs", "0"]])
+def test_bad_splits_are_refused(reproduce, argv, capsys):
+    with pytest.raises(SystemExit):
+        reproduce.parse_args(argv)
+    assert argv[-1] in capsys.readouterr().err

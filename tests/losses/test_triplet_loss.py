@@ -1,7 +1,7 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from backend import value_and_gradient
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -76,14 +76,12 @@ def test_triplets_from_any_source():
 @pytest.mark.parametrize("strategy", ["batch_hard", "semi_hard", "all"])
 @pytest.mark.parametrize("distance", ["squared_l2", "l2", "cosine"])
 def test_gradients_finite_with_duplicate_embeddings(strategy, distance):
-    x = tf.Variable(np.array([[1.0, 2.0], [1.0, 2.0], [1.0, 2.0], [0.0, 0.0], [0.0, 0.0]], "f4"))
+    x = np.array([[1.0, 2.0], [1.0, 2.0], [1.0, 2.0], [0.0, 0.0], [0.0, 0.0]], "f4")
     labels = np.array([0, 0, 1, 1, 0])
     loss = TripletLoss(1.0, distance, TripletHardMiner(1.0, strategy, distance))
-    with tf.GradientTape() as tape:
-        value = loss(labels, x)
-    grad = tape.gradient(value, x)
-    assert np.isfinite(value.numpy()) and value.numpy() > 0
-    assert np.all(np.isfinite(grad.numpy()))
+    value, grad = value_and_gradient(lambda e: loss(labels, e), x)
+    assert np.isfinite(value) and value > 0
+    assert np.all(np.isfinite(grad))
 
 
 def two_clusters(n=256, seed=0):
