@@ -358,13 +358,14 @@ def run_dataset(name, args, command):
         rows = [r for r in old["runs"] if r["model"] not in replaced or r["seed"] not in args.seeds]
         configs = {m: c for m, c in old["models"].items() if m not in replaced}
         commands = [*old["commands"], command]
+    seeds = sorted({*args.seeds, *(r["seed"] for r in rows)})
     result = {
         "commands": commands,
         "data": source,
         "protocol": {
             "split": f"RatingMatrix.random_split({TEST_FRACTION}, seed)",
-            "seeds": sorted({*args.seeds, *(r["seed"] for r in rows)}),
-            "runs": len({*args.seeds, *(r["seed"] for r in rows)}),
+            "seeds": seeds,
+            "runs": len(seeds),
             "ks": list(KS),
             "thresholds": list(THRESHOLDS),
             "ranking": "full_catalog",
