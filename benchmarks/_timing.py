@@ -14,16 +14,17 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def median_seconds(fn, *args, repeats=10, warmup=2):
     """Median wall time of `fn(*args)` until every output is computed (no copy to the host)."""
     for _ in range(warmup):
-        _wait(fn(*args))
+        wait(fn(*args))
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        _wait(fn(*args))
+        wait(fn(*args))
         times.append(time.perf_counter() - start)
     return float(np.median(times))
 
 
-def _wait(outputs):
+def wait(outputs):
+    """Block until `outputs` (and, on TensorFlow, all pending device work) are computed."""
     # Both backends dispatch asynchronously on a GPU; copying outputs to the host would time
     # the copy (a 4096 x 4096 distance matrix is 64 MB), so wait on the device instead.
     if keras.backend.backend() == "jax":
@@ -73,9 +74,10 @@ def machine():
     }
 
 
-def write(name, payload):
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+def write(name, payload, folder=RESULTS):
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
     path.write_text(json.dumps({"machine": machine(), **payload}, indent=2) + "\n")
     print(f"wrote {path}")
     return path

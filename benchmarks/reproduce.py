@@ -167,6 +167,13 @@ def load(name):
     return ratings, source
 
 
+def _framework(machine):
+    """The backend framework and version a results file was measured with."""
+    if "jax" in machine:
+        return f"JAX {machine['jax']}"
+    return f"TensorFlow {machine['tensorflow']}"
+
+
 def validation_slice(name="ml-100k", fraction=0.1):
     """`(fit_part, val_part)`: seed 0's training 80% split again; the test 20% is never used.
 
@@ -289,7 +296,7 @@ def markdown(result):
         f"Protocol: {result['protocol']['description']} Cells are mean ± sample standard "
         f"deviation over the splits (a bare number: one split). Machine: "
         f"{result['machine']['cpu_count']} CPU cores, GPUs {result['machine']['gpus'] or 'none'}, "
-        f"TensorFlow {result['machine']['tensorflow']}, Keras {result['machine']['keras']}.",
+        f"{_framework(result['machine'])}, Keras {result['machine']['keras']}.",
         "",
     ]
     for threshold in THRESHOLDS:

@@ -15,6 +15,14 @@ requires_tensorflow = pytest.mark.skipif(
     BACKEND != "tensorflow", reason=f"TensorFlow-only feature; the backend is {BACKEND!r}"
 )
 
+# Tests that start their own processes with the backend they need (parity between backends,
+# JAX distribution, a TensorFlow-free import, the wheel): the outcome does not depend on the
+# backend of the pytest run, so CI runs them once, in the default (TensorFlow) pass.
+once_per_suite = pytest.mark.skipif(
+    BACKEND != "tensorflow",
+    reason="starts its own processes with the backends it needs; run in the default pass",
+)
+
 
 def xla(fn, dynamic_batch=None):
     """`fn` compiled with XLA by the active backend.

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from backend import once_per_suite
 
 import keras_hem
 
@@ -69,6 +70,7 @@ def fresh_venv(path):
 
 
 @pytest.mark.slow
+@once_per_suite
 def test_wheel_installs_and_runs_quickstart(tmp_path, movielens_dir):
     wheel = build_wheel(tmp_path)
     assert wheel.name.startswith(f"keras_hem-{keras_hem.__version__}-")

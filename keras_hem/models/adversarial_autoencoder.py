@@ -6,8 +6,12 @@ from keras import ops
 from keras_hem.losses.masked_reconstruction import masked_squared_error, observed_mask
 from keras_hem.losses.triplet_loss import triplet_margin_loss
 from keras_hem.mining.distances import pairwise_distances
+from keras_hem.mining.protocol import check_miner
+from keras_hem.models import steps
+from keras_hem.models.optimizer_group import OptimizerGroup
 
 GENERATOR_LOSSES = ("saturating", "non_saturating")
+ADVERSARIAL_UPDATES = ("alternating", "simultaneous")
 _LOGGED = ("loss", "reconstruction_loss", "triplet_loss", "d_loss", "g_loss", "mae", "rmse")
 
 
@@ -37,8 +41,11 @@ class AdversarialAutoencoder(keras.Model):
     beforehand (what `HEMAAE.fit` does, since the rows do not change during training); missing
     keys are computed per batch by `feature_layer` and `labeler`.
 
-    Backend: the training step uses `tf.GradientTape` (TensorFlow, the default backend). The
-    layers, losses and miner it uses are backend-agnostic `keras.ops`.
+    Backends: the algorithm (`train_phases`) is written once with `keras.ops`; the gradient
+    and optimizer plumbing lives in `keras_hem.models.steps` (TensorFlow: `tf.GradientTape`;
+    JAX: a stateless, jit-compiled step). PyTorch raises `NotImplementedError`. The three
+    optimizers are held together in `model.optimizer` (an `OptimizerGroup`), so that every
+    trainer carries and saves all of their state.
 
     Args:
         encoder: Keras model from a `(batch, n)` row to a `(batch, k)` code; also the generator.
@@ -46,7 +53,8 @@ class AdversarialAutoencoder(keras.Model):
         discriminator: Keras model from a `(batch, 2k)` (anchor code, code) pair to one logit.
         labeler: layer mapping rating rows to int class labels (e.g. `MeanModelLabeler`).
             Required when `miner` is given.
-        miner: a `TripletHardMiner`; `None` disables the triplet loss and the adversary.
+        miner: a `TripletHardMiner` or any `keras_hem.mining.Miner`; `None` disables the
+            triplet loss and the adversary.
         feature_layer: layer mapping rows to the features the miner compares (e.g.
             `MeanModel`); `None` mines on the latent codes.
         triplet_margin: margin of the triplet loss on the codes.
@@ -56,6 +64,14 @@ class AdversarialAutoencoder(keras.Model):
         generator_loss: `"non_saturating"` (`-ln D(forged)`, default) or `"saturating"`
             (eq 12's `ln(1 - D(forged))`).
         missing_value: value of unobserved entries in the rows.
+        adversarial_update: when the generator (eq 12) updates the encoder. `"alternating"`
+            (default; the paper's order): after the reconstruction update and the
+            discriminator step, the batch is encoded again and the generator loss gets its
+            own optimizer step. `"simultaneous"`: the generator loss, on the codes of the
+            reconstruction phase and the discriminator before its step, is added to the
+            reconstruction loss and shares its gradient step (the usual simultaneous GAN
+            update). Same losses (eqs 9, 11, 12), one encoder pass and one encoder gradient
+            fewer per batch; needs the generator to share the autoencoder's optimizer.
         **kwargs: standard `keras.Model` arguments.
 
     Returns:
@@ -99,9 +115,15 @@ class AdversarialAutoencoder(keras.Model):
         l2=0.0,
         generator_loss="non_saturating",
         missing_value=0.0,
+        adversarial_update="alternating",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if adversarial_update not in ADVERSARIAL_UPDATES:
+            raise ValueError(
+                f"`adversarial_update` must be one of {ADVERSARIAL_UPDATES}, "
+                f"got adversarial_update={adversarial_update!r}."
+            )
         for name, value in (
             ("triplet_margin", triplet_margin),
             ("triplet_weight", triplet_weight),
@@ -115,6 +137,8 @@ class AdversarialAutoencoder(keras.Model):
                 f"`generator_loss` must be one of {GENERATOR_LOSSES}, "
                 f"got generator_loss={generator_loss!r}."
             )
+        if miner is not None:
+            check_miner(miner)
         if miner is not None and labeler is None:
             raise ValueError("A `miner` needs a `labeler` to tell positive from negative rows.")
         self.encoder = encoder
@@ -129,6 +153,7 @@ class AdversarialAutoencoder(keras.Model):
         self.l2 = float(l2)
         self.generator_loss = generator_loss
         self.missing_value = float(missing_value)
+        self.adversarial_update = adversarial_update
         self._trackers = {name: keras.metrics.Mean(name=name) for name in _LOGGED[:-1]}
         self._trackers["rmse"] = keras.metrics.RootMeanSquaredError(name="rmse")
 
@@ -168,19 +193,58 @@ class AdversarialAutoencoder(keras.Model):
         for fixed in ("loss", "metrics"):
             if kwargs.get(fixed) is not None:
                 raise ValueError(f"AdversarialAutoencoder sets its own {fixed}; got {fixed}=...")
-        super().compile(optimizer=autoencoder_optimizer or paper_adam(), **kwargs)
-        self.discriminator_optimizer = self._scaled(discriminator_optimizer or paper_adam())
-        self.generator_optimizer = (
-            self.optimizer if generator_optimizer is None else self._scaled(generator_optimizer)
+        autoencoder_optimizer = self._scaled(
+            keras.optimizers.get(autoencoder_optimizer or paper_adam())
         )
+        discriminator_optimizer = self._scaled(
+            keras.optimizers.get(discriminator_optimizer or paper_adam())
+        )
+        shared = generator_optimizer is None
+        if not shared and self.adversarial_update == "simultaneous":
+            raise ValueError(
+                "adversarial_update='simultaneous' folds the generator loss into the "
+                "autoencoder's gradient step, so it cannot use a separate "
+                f"generator_optimizer; got generator_optimizer={generator_optimizer!r}."
+            )
+        if not shared:
+            generator_optimizer = self._scaled(keras.optimizers.get(generator_optimizer))
+        group = OptimizerGroup(
+            {
+                "autoencoder": autoencoder_optimizer,
+                "discriminator": discriminator_optimizer,
+                "generator": autoencoder_optimizer if shared else generator_optimizer,
+            },
+            build_members=self._build_optimizers,
+        )
+        # The members are already loss-scaled where the dtype policy asks for it.
+        super().compile(optimizer=group, auto_scale_loss=False, **kwargs)
         self._compile_args = {
-            "autoencoder_optimizer": self.optimizer,
-            "discriminator_optimizer": self.discriminator_optimizer,
-            "generator_optimizer": generator_optimizer and self.generator_optimizer,
+            "autoencoder_optimizer": autoencoder_optimizer,
+            "discriminator_optimizer": discriminator_optimizer,
+            "generator_optimizer": None if shared else generator_optimizer,
             "jit_compile": kwargs.get("jit_compile", "auto"),
         }
-        if self.built:
-            self._build_optimizers()
+        encoder = self.encoder
+        if not self.built and encoder is not None and encoder.built:
+            # Parts made with keras.Input are built already: build the model (and so the
+            # optimizers) now, so that every backend trains and saves the same state.
+            self.build(encoder.input_shape)
+        self._build_optimizers()
+
+    @property
+    def autoencoder_optimizer(self):
+        """Updates encoder + decoder in the reconstruction phase (eq 9)."""
+        return self.optimizer.members["autoencoder"]
+
+    @property
+    def discriminator_optimizer(self):
+        """Updates the discriminator (eq 11)."""
+        return self.optimizer.members["discriminator"]
+
+    @property
+    def generator_optimizer(self):
+        """Updates the encoder as generator (eq 12); by default the autoencoder optimizer."""
+        return self.optimizer.members["generator"]
 
     def _scaled(self, optimizer):
         # Mirrors what keras.Model.compile does for the main optimizer.
@@ -191,12 +255,16 @@ class AdversarialAutoencoder(keras.Model):
         return optimizer
 
     def _build_optimizers(self):
-        if not self.optimizer.built:
-            self.optimizer.build(self._autoencoder_variables())
-        if not self.discriminator_optimizer.built:
-            self.discriminator_optimizer.build(self.discriminator.trainable_variables)
-        if self.generator_optimizer is not self.optimizer and not self.generator_optimizer.built:
-            self.generator_optimizer.build(self.encoder.trainable_variables)
+        if not self.built or not isinstance(getattr(self, "optimizer", None), OptimizerGroup):
+            return
+        for optimizer, variables in (
+            (self.autoencoder_optimizer, self._autoencoder_variables()),
+            (self.discriminator_optimizer, self.discriminator.trainable_variables),
+            (self.generator_optimizer, self.encoder.trainable_variables),
+        ):
+            if not optimizer.built:
+                optimizer.build(variables)
+        self.optimizer.built = True
 
     def fit(self, *args, callbacks=None, **kwargs):
         """`keras.Model.fit`; monitoring callbacks in `mode="auto"` minimise our logged values.
@@ -234,8 +302,14 @@ class AdversarialAutoencoder(keras.Model):
             if part is not None and not part.built:
                 part.build(shape)
         self.built = True
-        if getattr(self, "discriminator_optimizer", None) is not None:
-            self._build_optimizers()
+        self._build_optimizers()
+
+    def get_build_config(self):
+        # Recorded from the encoder, however the model was built (by fit, by build(), ...),
+        # so that loading builds the optimizers before their saved state is restored.
+        if not self.built or self.encoder is None or not self.encoder.built:
+            return None
+        return {"input_shape": (None, int(self.encoder.input_shape[-1]))}
 
     def _autoencoder_variables(self):
         return (
@@ -338,52 +412,76 @@ class AdversarialAutoencoder(keras.Model):
 
     # -- training and evaluation steps ----------------------------------------------------
 
-    def train_step(self, data):
-        import tensorflow as tf  # the training step is the backend-specific part
+    def train_phases(self, data, minimize, run):
+        """The two-phase training algorithm on one batch, written once for every backend.
 
-        if keras.backend.backend() != "tensorflow":
-            raise NotImplementedError(
-                f"AdversarialAutoencoder.train_step supports the TensorFlow backend; "
-                f"the active backend is {keras.backend.backend()!r}."
-            )
+        Args:
+            data: the batch (rows, or `(rows, targets)`, or a dict with precomputed
+                mining inputs; see the class docstring).
+            minimize: `minimize(loss_fn, variables, optimizer) -> aux`, supplied by the
+                backend's step (`keras_hem.models.steps`): one gradient step of `optimizer`
+                on `variables` for `loss_fn() -> (loss, aux)`.
+            run: `run(fn) -> fn()`, where `fn` may update state (the metrics).
+
+        Returns:
+            The logs: every logged loss and metric.
+        """
         x, target, precomputed = self._split(data)
-        # Losses are per-replica means; the optimizers sum gradients over replicas.
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        adversary = self.miner is not None and self.adversarial_weight > 0
+        simultaneous = adversary and self.adversarial_update == "simultaneous"
 
-        with tf.GradientTape() as tape:
+        def reconstruction():
             losses, codes, reconstruction, triplets = self._reconstruction_losses(
                 x, target, training=True, precomputed=precomputed
             )
-            scaled = self.optimizer.scale_loss(losses["loss"] / replicas)
-        variables = self._autoencoder_variables()
-        self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+            total, g_loss = losses["loss"], 0.0
+            if simultaneous:
+                # Eq 12 on this pass's codes, by the discriminator before its own step.
+                _, forged, weight = self._pairs(ops.stop_gradient(codes), triplets, codes)
+                g_loss = self._generator_loss(forged, weight, training=False)
+                total = total + self.adversarial_weight * g_loss
+            return total, (losses, codes, reconstruction, triplets, g_loss)
 
-        d_loss = g_loss = 0.0
-        if triplets is not None and self.adversarial_weight > 0:
+        losses, codes, reconstruction, triplets, g_loss = minimize(
+            reconstruction, self._autoencoder_variables(), self.autoencoder_optimizer
+        )
+        d_loss = 0.0
+        if triplets is not None and adversary:
             fixed_codes = ops.stop_gradient(codes)
             real, forged, weight = self._pairs(fixed_codes, triplets, fixed_codes)
-            with tf.GradientTape() as tape:
-                d_loss = self._discriminator_loss(real, forged, weight, training=True)
-                scaled = self.discriminator_optimizer.scale_loss(d_loss / replicas)
-            variables = self.discriminator.trainable_variables
-            self.discriminator_optimizer.apply_gradients(
-                zip(tape.gradient(scaled, variables), variables)
-            )
-            with tf.GradientTape() as tape:
+
+            def discriminator():
+                loss = self._discriminator_loss(real, forged, weight, training=True)
+                return loss, loss
+
+            def generator():
                 generated = ops.cast(self.encoder(x, training=True), "float32")
-                _, forged, weight = self._pairs(fixed_codes, triplets, generated)
-                g_loss = self._generator_loss(forged, weight, training=False)
-                scaled = self.generator_optimizer.scale_loss(
-                    self.adversarial_weight * g_loss / replicas
-                )
-            variables = self.encoder.trainable_variables
-            self.generator_optimizer.apply_gradients(
-                zip(tape.gradient(scaled, variables), variables)
+                _, forged_now, weight_now = self._pairs(fixed_codes, triplets, generated)
+                loss = self._generator_loss(forged_now, weight_now, training=False)
+                return self.adversarial_weight * loss, loss
+
+            d_loss = minimize(
+                discriminator, self.discriminator.trainable_variables, self.discriminator_optimizer
             )
+            if not simultaneous:
+                g_loss = minimize(
+                    generator, self.encoder.trainable_variables, self.generator_optimizer
+                )
+        return run(
+            lambda: self._update_metrics(
+                target, reconstruction, d_loss=d_loss, g_loss=g_loss, **losses
+            )
+        )
 
-        return self._update_metrics(target, reconstruction, d_loss=d_loss, g_loss=g_loss, **losses)
+    def evaluate_batch(self, data):
+        """Losses and metrics on one batch without any update (backend-neutral).
 
-    def test_step(self, data):
+        Args:
+            data: the batch, as for `train_phases`.
+
+        Returns:
+            The logs.
+        """
         x, target, precomputed = self._split(data)
         losses, codes, reconstruction, triplets = self._reconstruction_losses(
             x, target, training=False, precomputed=precomputed
@@ -394,6 +492,14 @@ class AdversarialAutoencoder(keras.Model):
             d_loss = self._discriminator_loss(real, forged, weight, training=False)
             g_loss = self._generator_loss(forged, weight, training=False)
         return self._update_metrics(target, reconstruction, d_loss=d_loss, g_loss=g_loss, **losses)
+
+    def train_step(self, *args):
+        # Keras calls train_step(data) on TensorFlow / PyTorch and train_step(state, data)
+        # on JAX; the backend's module (keras_hem.models.steps) handles either.
+        return steps.for_backend().train_step(self, *args)
+
+    def test_step(self, *args):
+        return steps.for_backend().test_step(self, *args)
 
     # -- serialisation ----------------------------------------------------------------------
 
@@ -413,6 +519,7 @@ class AdversarialAutoencoder(keras.Model):
             l2=self.l2,
             generator_loss=self.generator_loss,
             missing_value=self.missing_value,
+            adversarial_update=self.adversarial_update,
         )
         return config
 

@@ -4,10 +4,11 @@ import contextlib
 
 import keras
 import numpy as np
-import scipy.sparse as sp
 
+from keras_hem.data.pipeline import EpochSync, RowBatches, is_dataset, make_row_batches
 from keras_hem.layers.mean_model import MeanModel
 from keras_hem.layers.mean_model_labeler import MeanModelLabeler, observed_values
+from keras_hem.mining.protocol import check_miner
 from keras_hem.mining.triplet_hard_miner import TripletHardMiner
 from keras_hem.models.adversarial_autoencoder import AdversarialAutoencoder
 
@@ -61,6 +62,13 @@ class HEMAAE(AdversarialAutoencoder):
             a user chooses to rate, so it ranks poorly over the full catalogue; with
             `ranking_weight > 0`, `ranking_scores()` gives top-N scores. 0 (default) is the
             paper's model.
+        adversarial_update: `"alternating"` (default; the paper's order) or `"simultaneous"`
+            (the generator loss shares the reconstruction phase's gradient step: one encoder
+            pass fewer per batch); see `AdversarialAutoencoder`.
+        miner: any object honouring the `keras_hem.mining.Miner` protocol (called as
+            `miner(features, labels)`, returning `(anchors, positives, negatives, valid)`);
+            `None` (default) uses `TripletHardMiner(triplet_margin, strategy=strategy)`.
+            A custom miner must be Keras-serialisable for the model to be saved.
         output_bias_init: `"zeros"` (default; the tables in the docs were measured with it) or
             `"mean"`: the first `fit` starts the decoder's bias at the mean training rating,
             so Adam need not walk it there from 0 (on ML-100K's validation slice: MAE 0.7168
@@ -105,6 +113,8 @@ class HEMAAE(AdversarialAutoencoder):
         mining_features="mean_model",
         ranking_weight=0.0,
         output_bias_init="zeros",
+        miner=None,
+        adversarial_update="alternating",
         **kwargs,
     ):
         if output_bias_init not in ("zeros", "mean"):
@@ -143,7 +153,11 @@ class HEMAAE(AdversarialAutoencoder):
             decoder=None,
             discriminator=None,
             labeler=MeanModelLabeler(label_depth=label_depth, name="labeler"),
-            miner=TripletHardMiner(triplet_margin, strategy=strategy),
+            miner=(
+                TripletHardMiner(triplet_margin, strategy=strategy)
+                if miner is None
+                else check_miner(miner)
+            ),
             feature_layer=(
                 MeanModel(depth=depth, name="mean_model")
                 if mining_features == "mean_model"
@@ -154,6 +168,7 @@ class HEMAAE(AdversarialAutoencoder):
             adversarial_weight=adversarial_weight,
             l2=l2,
             generator_loss=generator_loss,
+            adversarial_update=adversarial_update,
             **kwargs,
         )
         self.hidden = hidden
@@ -168,6 +183,7 @@ class HEMAAE(AdversarialAutoencoder):
         self.mining_features = mining_features
         self.output_bias_init = output_bias_init
         self.ranking_weight = float(ranking_weight)
+        self.custom_miner = miner is not None
         self.observation_decoder = None
 
     def build(self, input_shape):
@@ -242,7 +258,8 @@ class HEMAAE(AdversarialAutoencoder):
         head = keras.Sequential(
             [self.encoder, self.observation_decoder, keras.layers.Activation("sigmoid")]
         )
-        out = head.predict(row_dataset(x, None, batch_size or 1024), **kwargs)
+        batches = make_row_batches(x, batch_size=batch_size or 1024, training=False)
+        out = head.predict(batches, **kwargs)[: x.shape[0]]
         return out.T if self.orientation == "user" else out
 
     def _dense(self, units, activation, offset, dtype=None):
@@ -258,7 +275,7 @@ class HEMAAE(AdversarialAutoencoder):
 
     def _rows(self, data, name):
         """Rows as a NumPy array or CSR matrix in the model's orientation, validated."""
-        if data is None or _is_dataset(data):
+        if data is None or is_dataset(data):
             return data
         if hasattr(data, "to_item_user_csr"):  # RatingMatrix
             data = data.to_item_user_csr()
@@ -290,20 +307,30 @@ class HEMAAE(AdversarialAutoencoder):
         if first_fit and self.output_bias_init == "mean":
             self._centre_output_bias()
         shuffle = kwargs.pop("shuffle", True)
-        if _is_dataset(x):
+        if is_dataset(x):
             shuffle = False  # a dataset's own order is kept, as Keras does
         else:
-            mining_inputs = self._mining_inputs(x)
-            x = row_dataset(x, y, batch_size or 256, shuffle, self.seed or 0, mining_inputs)
-            y, batch_size, shuffle = None, None, False  # the dataset shuffles itself
-        if validation_data is not None and not _is_dataset(validation_data):
+            batch_size = batch_size or 256
+            n_rows = x.shape[0]
+            x = make_row_batches(x, y, batch_size, shuffle, self.seed or 0, self._mining_inputs(x))
+            if isinstance(x, RowBatches):
+                callbacks = [*(kwargs.pop("callbacks", None) or []), EpochSync(x)]
+                kwargs["callbacks"] = callbacks
+            elif shuffle and kwargs.get("steps_per_epoch") is None:
+                # The shuffled tf.data batches run on through the epochs (see row_dataset).
+                kwargs["steps_per_epoch"] = -(-n_rows // batch_size)
+            y, batch_size, shuffle = None, None, False  # the batches shuffle themselves
+        if validation_data is not None and not is_dataset(validation_data):
             inputs, targets = (
                 validation_data if isinstance(validation_data, tuple) else (validation_data, None)
             )
-            validation_data = row_dataset(
-                self._rows(inputs, "validation inputs"),
+            inputs = self._rows(inputs, "validation inputs")
+            validation_data = make_row_batches(
+                inputs,
                 self._rows(targets, "validation targets"),
                 kwargs.pop("validation_batch_size", None) or 1024,
+                extras=self._mining_inputs(inputs),
+                training=False,
             )
         return super().fit(
             x,
@@ -323,7 +350,7 @@ class HEMAAE(AdversarialAutoencoder):
         if self.miner is None or (self.triplet_weight == 0 and self.adversarial_weight == 0):
             return None
         features, labels = [], []
-        for batch in row_dataset(rows, None, 1024):
+        for batch in RowBatches(rows, batch_size=1024):
             if self.feature_layer is not None:
                 features.append(keras.ops.convert_to_numpy(self.feature_layer(batch)))
             labels.append(keras.ops.convert_to_numpy(self.labeler(batch)))
@@ -335,7 +362,11 @@ class HEMAAE(AdversarialAutoencoder):
     def _ensure_built(self, x):
         if self.built:
             return
-        if _is_dataset(x):
+        if isinstance(x, keras.utils.PyDataset):
+            first = x[0]
+            first = first[0] if isinstance(first, tuple) else first
+            width = (first["ratings"] if isinstance(first, dict) else first).shape[-1]
+        elif is_dataset(x):
             spec = x.element_spec
             width = (spec[0] if isinstance(spec, tuple) else spec).shape[-1]
         else:
@@ -346,7 +377,7 @@ class HEMAAE(AdversarialAutoencoder):
             self.build((None, int(width)))
 
     def _adapt(self, x):
-        if _is_dataset(x):
+        if is_dataset(x):
             # Keep only each batch's observed ratings, never the dense rows of the whole dataset.
             batches = (np.asarray(b[0] if isinstance(b, tuple) else b) for b in x)
             values = np.concatenate([observed_values(b, self.missing_value) for b in batches])
@@ -371,17 +402,22 @@ class HEMAAE(AdversarialAutoencoder):
         """Reconstructed ratings (unclipped) for rows `x`, in the orientation given to `fit`."""
         x = self._rows(x, "x")
         self._ensure_built(x)
-        if not _is_dataset(x):
-            x = row_dataset(x, None, batch_size or 1024)
-        out = super().predict(x, **kwargs)
+        if not is_dataset(x):
+            n_rows = x.shape[0]
+            x = make_row_batches(x, batch_size=batch_size or 1024, training=False)
+            out = super().predict(x, **kwargs)[:n_rows]  # without any padding rows
+        else:
+            out = super().predict(x, **kwargs)
         return out.T if self.orientation == "user" else out
 
     def evaluate(self, x=None, y=None, batch_size=None, **kwargs):
         """Evaluates on rows `x` against targets `y` (default: `x`); see `keras.Model.evaluate`."""
         x, y = self._rows(x, "x"), self._rows(y, "y")
         self._ensure_built(x)
-        if not _is_dataset(x):
-            x, y = row_dataset(x, y, batch_size or 1024), None
+        if not is_dataset(x):
+            extras = self._mining_inputs(x)
+            x = make_row_batches(x, y, batch_size or 1024, extras=extras, training=False)
+            y = None
         return super().evaluate(x, y, **kwargs)
 
     def get_config(self):
@@ -404,74 +440,18 @@ class HEMAAE(AdversarialAutoencoder):
             "mining_features": self.mining_features,
             "output_bias_init": self.output_bias_init,
             "ranking_weight": self.ranking_weight,
+            "adversarial_update": self.adversarial_update,
         }
+        if self.custom_miner:
+            config["miner"] = keras.saving.serialize_keras_object(self.miner)
         return config
 
     @classmethod
     def from_config(cls, config):
+        config = dict(config)
+        if config.get("miner") is not None:
+            config["miner"] = keras.saving.deserialize_keras_object(config["miner"])
         return cls(**config)
-
-
-def row_dataset(rows, targets=None, batch_size=256, shuffle=False, seed=0, extras=None):
-    """A `tf.data.Dataset` of dense float32 row batches, densified one batch at a time.
-
-    The matrix is held as CSR (ragged column indices and values); each batch gathers its rows
-    and scatters them into a dense `(batch, n)` block. Shuffling is seeded, so two runs with
-    the same seed see the same batches.
-
-    Args:
-        rows: `(n_rows, n)` NumPy array or `scipy.sparse` matrix, 0 = unobserved.
-        targets: optional matrix of the same shape; batches are then `(rows, targets)`.
-        batch_size: rows per batch.
-        shuffle: reshuffle the rows every epoch.
-        seed: seed of the shuffling.
-        extras: optional dict of per-row arrays (first dimension `n_rows`); batches then
-            carry `{"ratings": rows, **extras}` instead of bare rows.
-
-    Returns:
-        A `tf.data.Dataset`.
-    """
-    import tensorflow as tf  # input pipelines for the TensorFlow trainer
-
-    rows = sp.csr_array(rows, dtype="float32")
-    rows.sum_duplicates()  # scipy's meaning of repeated coordinates
-    n_rows, width = rows.shape
-    ragged = [_ragged(rows, tf)]
-    if targets is not None:
-        ragged.append(_ragged(sp.csr_array(targets, dtype="float32"), tf))
-    order = tf.data.Dataset.range(n_rows)
-    if shuffle:
-        order = order.shuffle(n_rows, seed=seed, reshuffle_each_iteration=True)
-
-    extras = {k: tf.constant(v) for k, v in (extras or {}).items()}
-
-    def densify(index):
-        dense = [_dense_rows(columns, values, index, width, tf) for columns, values in ragged]
-        if extras:
-            dense[0] = {"ratings": dense[0], **{k: tf.gather(v, index) for k, v in extras.items()}}
-        return dense[0] if len(dense) == 1 else tuple(dense)
-
-    return order.batch(batch_size).map(densify).prefetch(2)
-
-
-def _ragged(matrix, tf):
-    matrix.sort_indices()
-    splits = matrix.indptr.astype("int64")
-    columns = tf.RaggedTensor.from_row_splits(matrix.indices.astype("int64"), splits)
-    values = tf.RaggedTensor.from_row_splits(matrix.data.astype("float32"), splits)
-    return columns, values
-
-
-def _dense_rows(columns, values, index, width, tf):
-    columns, values = tf.gather(columns, index), tf.gather(values, index)
-    row = columns.value_rowids()
-    coordinates = tf.stack([row, columns.flat_values], axis=1)
-    shape = tf.stack([tf.size(index, out_type=tf.int64), tf.constant(width, tf.int64)])
-    return tf.scatter_nd(coordinates, values.flat_values, shape)
-
-
-def _is_dataset(data):
-    return hasattr(data, "element_spec") or isinstance(data, keras.utils.PyDataset)
 
 
 def _validate_ratings(data, name):

@@ -17,9 +17,15 @@ def _reset_keras_state():
     yield
 
 
+# The input pipeline feeds Keras's trainers, so it alone may import keras (never TensorFlow:
+# tf.data is imported where it is used, on the TensorFlow backend).
+KERAS_ALLOWED = {"pipeline.py"}
+
+
 @pytest.mark.parametrize("subpackage", ["data", "datasets", "evaluation"])
 def test_modules_do_not_import_tensorflow_or_keras_at_module_level(subpackage):
     for path in (PACKAGE / subpackage).glob("*.py"):
+        banned = ("tensorflow",) if path.name in KERAS_ALLOWED else ("tensorflow", "keras")
         tree = ast.parse(path.read_text())
         for node in tree.body:  # top level only: a deferred import inside a function is fine
             if isinstance(node, ast.Import):
@@ -29,7 +35,7 @@ def test_modules_do_not_import_tensorflow_or_keras_at_module_level(subpackage):
             else:
                 continue
             for name in names:
-                assert name.split(".")[0] not in ("tensorflow", "keras"), (path, name)
+                assert name.split(".")[0] not in banned, (path, name)
 
 
 def test_bad_rows_error_names_column_count_and_at_most_five_rows():

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 import scipy.sparse as sp
-import tensorflow as tf
+from backend import requires_tensorflow
 
 from keras_hem import HEMAAE, RatingMatrix
 from keras_hem.datasets.synthetic import low_rank_ratings
@@ -57,6 +57,15 @@ def test_sparse_dataset_and_rating_matrix_inputs_agree():
     from_matrix = small_model()
     from_matrix.fit(matrix, epochs=1, batch_size=16, verbose=0)
     assert from_matrix.predict(matrix, verbose=0).shape == (matrix.n_items, matrix.n_users)
+
+
+@requires_tensorflow
+def test_tf_data_input():
+    import tensorflow as tf
+
+    ratings = low_rank_ratings(n_items=40, n_users=30, seed=1)
+    dense = small_model()
+    dense.fit(ratings, epochs=1, batch_size=16, verbose=0)
     dataset = tf.data.Dataset.from_tensor_slices(ratings).batch(16)
     from_dataset = small_model()
     history = from_dataset.fit(dataset, epochs=1, verbose=0)
@@ -66,6 +75,16 @@ def test_sparse_dataset_and_rating_matrix_inputs_agree():
         keras.ops.convert_to_numpy(from_dataset.labeler.thresholds),
         keras.ops.convert_to_numpy(dense.labeler.thresholds),
     )
+
+
+def test_py_dataset_input():
+    from keras_hem.data.pipeline import RowBatches
+
+    ratings = low_rank_ratings(n_items=40, n_users=30, seed=1)
+    model = small_model()
+    history = model.fit(RowBatches(ratings, batch_size=16), epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2 and np.all(np.isfinite(history.history["loss"]))
+    assert model.predict(ratings, verbose=0).shape == ratings.shape
 
 
 def test_user_orientation_transposes():
@@ -125,7 +144,7 @@ def test_save_load_identical_predictions_also_in_a_fresh_process(tmp_path):
     assert loaded.get_config() == model.get_config()
     np.save(tmp_path / "ratings.npy", ratings)
     script = textwrap.dedent(f"""
-        import keras, numpy as np, keras_hem
+        import keras, numpy as np, keras_hem  # the backend comes from the environment
         model = keras.models.load_model({str(path)!r})
         out = model.predict(np.load({str(tmp_path / "ratings.npy")!r}), verbose=0)
         np.save({str(tmp_path / "fresh.npy")!r}, out)
@@ -163,6 +182,7 @@ def test_mixed_precision_trains_with_finite_losses():
 
 
 @pytest.mark.slow
+@requires_tensorflow
 def test_mirrored_strategy_matches_one_device(tmp_path):
     # Logical devices must be set before TensorFlow starts, so this runs in a fresh process.
     script = textwrap.dedent(f"""
