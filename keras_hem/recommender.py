@@ -35,6 +35,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from keras_hem.checkpoint import ResumableEarlyStopping, TrainingCheckpoint, resume_state
 from keras_hem.data import RatingMatrix, validation
 from keras_hem.data.rating_matrix import _as_column, _check_indices
 from keras_hem.evaluation.ranking_metrics import top_k_items
@@ -125,7 +126,7 @@ class Recommender:
         >>> rec.predict([1, 99], ["c", "a"]).shape  # user 99 is unknown: mean rating of "a"
         (2,)
         >>> rec.recommend(1, k=1).columns.tolist()
-        ['user', 'rank', 'item', 'score']
+        ['user', 'rank', 'item', 'score', 'basis']
     """
 
     def __init__(
@@ -187,6 +188,7 @@ class Recommender:
         self.train = None
         self.history = {}
         self.metadata = {}
+        self.interrupted = False
 
     def get_config(self):
         """Return the constructor arguments as JSON-able data.
@@ -249,13 +251,22 @@ class Recommender:
         scale=None,
         callbacks=None,
         verbose="auto",
+        checkpoint_dir=None,
+        resume=False,
     ):
-        """Train a fresh model on explicit ratings.
+        """Train a fresh model on explicit ratings (or resume an interrupted run).
 
         The validation slice for early stopping is drawn from `ratings` with
         `RatingMatrix.random_split(validation_fraction, seed)`; pass only training data here,
         never the test set. The model trains on the remaining ratings, but predicts from all
         of `ratings` (the validation slice included) once trained.
+
+        With `checkpoint_dir`, a checkpoint is written there after every epoch
+        (`keras_hem.checkpoint`); `resume=True` continues from it, with the same batches,
+        optimizer state and early-stopping state, so the resumed run ends where an
+        uninterrupted one would. Interrupted (`KeyboardInterrupt`, e.g. Ctrl-C), `fit` keeps
+        the best weights so far, makes the recommender usable (`interrupted` is then True)
+        and re-raises, so that the caller can save it.
 
         Args:
             ratings: a `pandas.DataFrame` with one rating per row, or a `RatingMatrix`.
@@ -266,6 +277,9 @@ class Recommender:
                 Predictions are clipped to it.
             callbacks: extra Keras callbacks for `model.fit`.
             verbose: Keras `fit` verbosity (`"auto"`, 0, 1 or 2).
+            checkpoint_dir: folder for per-epoch checkpoints; `None` writes none.
+            resume: continue the run checkpointed in `checkpoint_dir` (same ratings, same
+                settings) instead of starting afresh.
 
         Returns:
             `self`, fitted.
@@ -273,23 +287,62 @@ class Recommender:
         Raises:
             TypeError: if `ratings` is neither a DataFrame nor a RatingMatrix.
             ValueError: for invalid ratings (see `RatingMatrix.from_dataframe`) or too few of
-                them to carve out a validation slice.
+                them to carve out a validation slice; `resume` without a checkpoint.
+            KeyboardInterrupt: re-raised after an interruption (see above).
         """
         train = self._rating_matrix(ratings, user_col, item_col, rating_col, scale)
         fit_part, validation_data, stopping = self._validation_split(train)
-        model = _build_model(self.hidden, self.seed, self.model_kwargs)
-        model.compile()
-        history = model.fit(
-            fit_part.to_item_user_csr(),
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            validation_data=validation_data,
-            callbacks=stopping + list(callbacks or []),
-            verbose=verbose,
-        )
-        self.history = {
-            name: [float(v) for v in values] for name, values in history.history.items()
-        }
+        initial_epoch, history = 0, {}
+        if resume:
+            if checkpoint_dir is None:
+                raise ValueError("resume=True needs the `checkpoint_dir` of the run to resume.")
+            model, state, best_weights = resume_state(checkpoint_dir)
+            if getattr(model, "hidden", self.hidden) != self.hidden:
+                raise ValueError(
+                    f"The checkpoint in {checkpoint_dir} is of a model with hidden="
+                    f"{model.hidden}, not hidden={self.hidden}: resume with the settings of "
+                    "the interrupted run."
+                )
+            history = state["history"]
+            initial_epoch = self.epochs if state.get("stopped") else state["epoch"] + 1
+            for callback in stopping:
+                callback.restored = state["stopping"]
+                callback.restored_weights = best_weights
+        else:
+            model = _build_model(self.hidden, self.seed, self.model_kwargs)
+            model.compile()
+        extra = list(callbacks or [])
+        checkpoint = None
+        if checkpoint_dir is not None:
+            checkpoint = TrainingCheckpoint(checkpoint_dir, (stopping or [None])[0], history)
+            extra.insert(0, checkpoint)
+        self.interrupted = False
+        try:
+            result = model.fit(
+                fit_part.to_item_user_csr(),
+                epochs=self.epochs,
+                batch_size=self.batch_size,
+                validation_data=validation_data,
+                callbacks=stopping + extra,
+                verbose=verbose,
+                initial_epoch=initial_epoch,
+            )
+            new = result.history
+        except KeyboardInterrupt:
+            self.interrupted = True
+            best = stopping[0].best_weights if stopping else None
+            if best is not None:  # keep the best epoch so far, as early stopping would
+                model.set_weights(best)
+            new = {}
+            if checkpoint is not None:
+                history, new = checkpoint.history, {}
+            self.history = {k: [float(v) for v in values] for k, values in history.items()}
+            self._set_state(model, train)
+            raise
+        merged = {k: list(v) for k, v in history.items()}
+        for name, values in new.items():
+            merged.setdefault(name, []).extend(float(v) for v in values)
+        self.history = merged
         self._set_state(model, train)
         return self
 
@@ -312,7 +365,7 @@ class Recommender:
         rows = fit_part.to_item_user_csr()
         # Validation inputs are the training rows; the targets are the held-out ratings.
         validation_data = (rows, held_out.to_item_user_csr())
-        stopping = keras.callbacks.EarlyStopping(
+        stopping = ResumableEarlyStopping(
             monitor=MONITOR, mode="min", patience=self.patience, restore_best_weights=True
         )
         return fit_part, validation_data, [stopping]
@@ -492,8 +545,12 @@ class Recommender:
             exclude_seen: leave out items the user rated in training.
 
         Returns:
-            `pandas.DataFrame` with columns `user`, `rank` (1 = best), `item` (original ids)
-            and `score` (the unclipped ranking score), `k` rows per user in input order.
+            `pandas.DataFrame` with columns `user`, `rank` (1 = best), `item` (original ids),
+            `score` (the unclipped ranking score) and `basis`, what the score is: the
+            `ranking` (`"ease"`, `"ratings"` or `"head"`) for users with training ratings,
+            `"popularity"` (a shrunk mean rating) for the others. Scores of different bases
+            are on different scales: compare them only within one basis. `k` rows per user,
+            in input order.
 
         Raises:
             RuntimeError: if the recommender is not fitted.
@@ -508,7 +565,7 @@ class Recommender:
             for s in (slice(a, a + _RECOMMEND_CHUNK) for a in range(0, len(u), _RECOMMEND_CHUNK))
         ]
         if not frames:
-            return pd.DataFrame({"user": [], "rank": [], "item": [], "score": []})
+            return pd.DataFrame({"user": [], "rank": [], "item": [], "score": [], "basis": []})
         return pd.concat(frames, ignore_index=True)
 
     def _recommend_chunk(self, user_ids, u, seen, k, exclude_seen):
@@ -525,6 +582,9 @@ class Recommender:
                 "rank": np.tile(np.arange(1, k + 1), len(u))[top_valid.ravel()],
                 "item": self.train.item_ids[top[top_valid]],
                 "score": np.take_along_axis(scores, top, axis=1)[top_valid],
+                "basis": np.repeat(np.where(seen, self.ranking, "popularity"), k)[
+                    top_valid.ravel()
+                ],
             }
         )
 
@@ -582,7 +642,8 @@ class Recommender:
 
         Raises:
             FileNotFoundError: if a file of the saved recommender is missing.
-            ValueError: if the folder holds something else than a saved recommender.
+            ValueError: if the folder holds something else than a saved recommender, or a
+                saved file is truncated or edited (the message names which).
         """
         folder = Path(directory)
         missing = [
@@ -594,8 +655,15 @@ class Recommender:
             raise FileNotFoundError(
                 f"{folder} is not a saved Recommender: missing {', '.join(missing)}."
             )
-        state = json.loads((folder / _STATE_FILE).read_text(encoding="utf-8"))
-        if state.get("format") != _FORMAT or state.get("version") != _VERSION:
+        try:
+            state = json.loads((folder / _STATE_FILE).read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(
+                f"{folder / _STATE_FILE} is damaged (not JSON: {err}); save the recommender again."
+            ) from None
+        if not isinstance(state, dict) or (
+            state.get("format") != _FORMAT or state.get("version") != _VERSION
+        ):
             raise ValueError(
                 f"{folder / _STATE_FILE} is not a version-{_VERSION} saved Recommender."
             )
@@ -604,9 +672,18 @@ class Recommender:
         recommender.history = state["history"]
         recommender.metadata = state["metadata"]
         _import_models()
-        model = keras.models.load_model(folder / _MODEL_FILE)
-        with np.load(folder / _RATINGS_FILE) as arrays:
-            train = RatingMatrix.from_dict({**state["id_maps"], **arrays})
+        try:
+            model = keras.models.load_model(folder / _MODEL_FILE)
+            with np.load(folder / _RATINGS_FILE) as arrays:
+                train = RatingMatrix.from_dict({**state["id_maps"], **arrays})
+        except Exception as err:
+            # Keras reports a truncated or edited archive in many ways ("File not found",
+            # AttributeError, ...); say plainly which saved files are damaged.
+            detail = " ".join(f"{type(err).__name__}: {err}".split())[:300]
+            raise ValueError(
+                f"{folder} holds a damaged saved Recommender ({_MODEL_FILE} or {_RATINGS_FILE} "
+                f"is truncated or edited: {detail}); save or train it again."
+            ) from None
         recommender._set_state(model, train)
         return recommender
 

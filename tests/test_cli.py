@@ -133,3 +133,183 @@ def test_usage_errors_exit_2(capsys):
         main(["fit"])
     assert exit_info.value.code == 2
     assert "--data" in capsys.readouterr().err
+
+
+def fit_args(path, out, *extra):
+    return ["fit", *data_args(path), "--epochs", "1", "--hidden", "4", "--out", str(out), *extra]
+
+
+@pytest.mark.parametrize("kind", ["file", "non-empty"])
+def test_out_is_checked_before_training(kind, ratings_csv, tmp_path, monkeypatch, capsys):
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained although --out was refused")
+
+    monkeypatch.setattr(Recommender, "fit", no_training)
+    out = tmp_path / "out"
+    if kind == "file":
+        out.write_text("not a folder")
+        expected = "is a file"
+    else:
+        out.mkdir()
+        (out / "notes.txt").write_text("mine")
+        expected = "--overwrite"
+    before = {p.name: p.read_bytes() for p in out.iterdir()} if out.is_dir() else None
+    assert main(fit_args(ratings_csv, out)) == 2
+    err = capsys.readouterr().err
+    assert expected in err and len(err.strip().splitlines()) == 1
+    if before is not None:  # untouched
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_overwrite_replaces_an_earlier_runs_files_only(ratings_csv, tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / "training_curve.png").write_bytes(b"stale")
+    (out / "metrics.json").write_text('{"stale": true}')
+    assert main(fit_args(ratings_csv, out, "--overwrite")) == 0
+    assert (out / "notes.txt").read_text() == "mine"
+    assert (out / "training_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "stale" not in json.loads((out / "metrics.json").read_text())
+    printed = capsys.readouterr().out
+    assert "Saved model.keras, ratings.npz, recommender.json, metrics.json, training_curve.png" in (
+        printed
+    )
+
+
+def test_a_one_to_three_scale_gets_its_own_relevance_threshold(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    users, items = np.nonzero(rng.random((30, 40)) < 0.3)
+    frame = pd.DataFrame({"user": users, "item": items, "rating": rng.integers(1, 4, len(users))})
+    path = tmp_path / "small_scale.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "run"
+    fit = ["fit", "--data", str(path), "--epochs", "1", "--hidden", "4", "--out", str(out)]
+    assert main(fit) == 0
+    printed = printed_metrics(capsys.readouterr().out)
+    assert "P@10_t2.5" in printed  # the top quarter of 1-3: ratings of 2.5 and above
+    # A threshold above every rating: the metric is reported as not computable, not an error.
+    assert (
+        main(["evaluate", "--model", str(out), "--data", str(path), "--relevance-threshold", "9"])
+        == 0
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("P@10_t9") and "n/a (no test rating >= 9)" in line for line in lines)
+
+
+def test_the_model_is_saved_before_evaluation(ratings_csv, tmp_path, monkeypatch, capsys):
+    import keras_hem.cli as cli
+
+    def broken(*args, **kwargs):
+        raise ValueError("evaluation broke")
+
+    monkeypatch.setattr(cli, "evaluate", broken)
+    out = tmp_path / "run"
+    assert main(fit_args(ratings_csv, out)) == 2
+    assert "evaluation broke" in capsys.readouterr().err
+    assert Recommender.load(out).model is not None  # the trained model was kept
+
+
+def test_evaluate_remembers_the_fits_columns_and_separator(ratings_csv, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(fit_args(ratings_csv, out)) == 0
+    fitted = json.loads((out / "metrics.json").read_text())
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(out), "--data", str(ratings_csv)]) == 0
+    evaluated = printed_metrics(capsys.readouterr().out)
+    assert evaluated["MAE"] == f"{fitted['MAE']:.4f}"
+
+
+def write_csv(tmp_path, frame, name="r.csv", **kwargs):
+    path = tmp_path / name
+    frame.to_csv(path, index=False, **kwargs)
+    return path
+
+
+def small_frame(seed=0, n=30):
+    rng = np.random.default_rng(seed)
+    users, items = np.nonzero(rng.random((n, 40)) < 0.3)
+    return pd.DataFrame({"user": users, "item": items, "rating": rng.integers(1, 6, len(users))})
+
+
+def one_error_line(capsys):
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_errors_name_command_line_flags(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    frame = small_frame()
+    repeated = write_csv(tmp_path, pd.concat([frame, frame.iloc[:3]]), "repeated.csv")
+    assert main(["fit", "--data", str(repeated), "--out", "a"]) == 2
+    err = one_error_line(capsys)
+    assert "--duplicates last" in err and "duplicates='last'" not in err
+
+    renamed = write_csv(tmp_path, frame.rename(columns={"user": "uid"}), "renamed.csv")
+    assert main(["fit", "--data", str(renamed), "--out", "b"]) == 2
+    assert "--columns" in one_error_line(capsys)
+
+    tampered = tmp_path / "data" / "ml-100k"
+    tampered.mkdir(parents=True)
+    (tampered / "u.data").write_text("1\t1\t5\t0\n")
+    assert (
+        main(["fit", "--data", "ml-100k", "--data-dir", str(tmp_path / "data"), "--out", "c"]) == 2
+    )
+    err = one_error_line(capsys)
+    assert "--no-verify" in err and "verify=False" not in err
+
+
+def test_scale_encoding_and_duplicates_flags(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    frame = small_frame()
+    frame.loc[0, "rating"] = 1000
+    out_of_scale = write_csv(tmp_path, frame, "scale.csv")
+    assert main(["fit", "--data", str(out_of_scale), "--scale", "1,5", "--out", "a"]) == 2
+    assert "1000" in one_error_line(capsys)
+    assert main(["fit", "--data", str(out_of_scale), "--scale", "1-5", "--out", "a"]) == 2
+    assert "--scale must be LOW,HIGH" in one_error_line(capsys)
+
+    names = small_frame()
+    names["user"] = [f"Jos\u00e9{u}" for u in names["user"]]
+    latin = write_csv(tmp_path, names, "latin.csv", encoding="latin-1")
+    assert main(["fit", "--data", str(latin), "--out", "b", "--epochs", "1", "--hidden", "4"]) == 2
+    one_error_line(capsys)  # not UTF-8: one line, no traceback
+    latin_fit = ["fit", "--data", str(latin), "--encoding", "latin-1", "--out", "b"]
+    assert main([*latin_fit, "--epochs", "1", "--hidden", "4"]) == 0
+    assert Recommender.load(tmp_path / "b").known_users(["Jos\u00e90"])[0]
+
+    repeated = write_csv(tmp_path, pd.concat([names.iloc[:1], names]), "repeated.csv")
+    repeated_fit = ["fit", "--data", str(repeated), "--duplicates", "last", "--out", "c"]
+    assert main([*repeated_fit, "--encoding", "latin-1", "--epochs", "1", "--hidden", "4"]) == 0
+
+
+def test_version_and_progress_output(ratings_csv, tmp_path, capsys):
+    import keras_hem
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"keras-hem {keras_hem.__version__}"
+
+    # Output to a file or pipe (as under pytest): one plain line per epoch, no progress bar.
+    assert main(fit_args(ratings_csv, tmp_path / "a", "--epochs", "2")) == 0
+    out = capsys.readouterr().out
+    assert "Epoch 1/2" in out and "Epoch 2/2" in out
+    assert "\r" not in out and "\x1b[" not in out and "\x08" not in out
+
+    assert main(fit_args(ratings_csv, tmp_path / "b", "--epochs", "2", "--quiet")) == 0
+    out = capsys.readouterr().out
+    assert "Epoch" not in out and "MAE" in out and "Saved" in out
+
+
+def test_a_full_disk_is_one_line_not_a_traceback(ratings_csv, tmp_path, monkeypatch, capsys):
+    import errno
+
+    def full(self, directory):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Recommender, "save", full)
+    assert main(fit_args(ratings_csv, tmp_path / "run")) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "No space left on device" in err

@@ -229,7 +229,7 @@ def test_score_users_is_the_unclipped_reconstruction_with_fallbacks(fitted):
 
 def test_recommend_excludes_seen_items_and_returns_original_ids(fitted):
     table = fitted.recommend(["ann", "bob"], k=2)
-    assert list(table.columns) == ["user", "rank", "item", "score"]
+    assert list(table.columns) == ["user", "rank", "item", "score", "basis"]
     assert table["user"].tolist() == ["ann", "ann", "bob", "bob"]
     assert table["rank"].tolist() == [1, 2, 1, 2]
     seen = {(u, i) for u, i, _ in TRIPLES}
@@ -380,3 +380,8 @@ def test_ranking_head_scores_drive_recommendations(tmp_path):
     rec.save(tmp_path / "rec")
     loaded = Recommender.load(tmp_path / "rec")
     np.testing.assert_array_equal(loaded.score_users(users), scores)
+
+
+def test_each_row_says_which_score_it_holds(fitted):
+    table = fitted.recommend(["ann", "nobody"], k=2)
+    assert table["basis"].tolist() == ["ratings", "ratings", "popularity", "popularity"]

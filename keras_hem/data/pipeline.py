@@ -225,7 +225,9 @@ def densify(csr, indices):
     return out
 
 
-def row_dataset(rows, targets=None, batch_size=256, shuffle=False, seed=0, extras=None):
+def row_dataset(
+    rows, targets=None, batch_size=256, shuffle=False, seed=0, extras=None, first_epoch=0
+):
     """A `tf.data.Dataset` with the batches (and order) of `RowBatches`, for TensorFlow.
 
     The CSR matrix lives in the graph as ragged tensors; each batch gathers its rows and
@@ -244,6 +246,8 @@ def row_dataset(rows, targets=None, batch_size=256, shuffle=False, seed=0, extra
         seed: seed of the shuffling.
         extras: optional dict of per-row arrays; batches then carry
             `{"ratings": rows, **extras}` instead of bare rows.
+        first_epoch: with `shuffle`, the epoch the dataset starts at (`fit`'s
+            `initial_epoch` when a run is resumed).
 
     Returns:
         A `tf.data.Dataset`.
@@ -269,7 +273,7 @@ def row_dataset(rows, targets=None, batch_size=256, shuffle=False, seed=0, extra
             return tf.data.Dataset.from_tensor_slices(tf.ensure_shape(order, [n_rows]))
 
         # Batches never straddle two epochs: batch each epoch's rows on their own.
-        index_batches = tf.data.Dataset.range(2**62).flat_map(
+        index_batches = tf.data.Dataset.range(int(first_epoch), 2**62).flat_map(
             lambda epoch: epoch_batches(epoch).batch(batch_size)
         )
     else:
@@ -357,7 +361,14 @@ def distribution_layout():
 
 
 def make_row_batches(
-    rows, targets=None, batch_size=256, shuffle=False, seed=0, extras=None, training=True
+    rows,
+    targets=None,
+    batch_size=256,
+    shuffle=False,
+    seed=0,
+    extras=None,
+    training=True,
+    first_epoch=0,
 ):
     """Batches of `rows` for `fit` / `evaluate` / `predict` on the active backend.
 
@@ -375,6 +386,8 @@ def make_row_batches(
         seed: seed of the shuffling.
         extras: optional per-row arrays carried with the rows.
         training: whether the batches are for training (see above).
+        first_epoch: the epoch training starts at (`fit`'s `initial_epoch`), so that a resumed
+            run sees the batch order of an uninterrupted one.
 
     Returns:
         A `tf.data.Dataset` or a `RowBatches`.
@@ -384,7 +397,7 @@ def make_row_batches(
     """
     process, processes, devices = distribution_layout()
     if devices == 1 and keras.backend.backend() == "tensorflow":
-        return row_dataset(rows, targets, batch_size, shuffle, seed, extras)
+        return row_dataset(rows, targets, batch_size, shuffle, seed, extras, first_epoch)
     remainder = "keep"
     if devices > 1:
         if batch_size % devices:
@@ -397,7 +410,7 @@ def make_row_batches(
         # These batches are sharded per process already; Keras would otherwise insist on
         # sharding a tf.data.Dataset itself.
         keras.distribution.distribution().auto_shard_dataset = False
-    return RowBatches(
+    batches = RowBatches(
         rows,
         targets,
         batch_size,
@@ -407,3 +420,5 @@ def make_row_batches(
         remainder=remainder,
         shard=(process, processes),
     )
+    batches.epoch = int(first_epoch)
+    return batches

@@ -34,7 +34,14 @@ def _normalise_ids(ids):
     """Give an id array a natural dtype: int64, float64, or object (strings, mixed types)."""
     kind = pd.api.types.infer_dtype(ids, skipna=False)
     if kind == "integer":
-        return np.asarray(ids, dtype=np.int64)
+        values = np.asarray(ids)
+        # Ids beyond int64 stay Python ints (exact), never wrapped around or an OverflowError.
+        if values.dtype.kind == "u" and values.size and values.max() > np.iinfo(np.int64).max:
+            return np.asarray([int(v) for v in values], dtype=object)
+        try:
+            return np.asarray(ids, dtype=np.int64)
+        except OverflowError:
+            return np.asarray([int(v) for v in values], dtype=object)
     if kind == "floating":
         return np.asarray(ids, dtype=np.float64)
     return np.asarray(ids, dtype=object)
@@ -48,6 +55,27 @@ def _factorize(values):
         # Ids of types that cannot be ordered against each other keep first-appearance order.
         codes, uniques = pd.factorize(values, sort=False)
     return codes.astype(np.int32), _normalise_ids(np.asarray(uniques))
+
+
+def _match_id_type(query, known_ids):
+    """Query ids in the type of the known ids, where that loses nothing.
+
+    `"42"` finds the integer id 42 (a command line or a web form gives strings), and 42 finds
+    the string id `"42"`; anything else is looked up as it is (and may be unknown).
+    """
+    known = pd.api.types.infer_dtype(known_ids, skipna=False)
+    given = pd.api.types.infer_dtype(query, skipna=False)
+    if known == "integer" and given in ("string", "mixed-integer"):
+        numbers = pd.to_numeric(pd.Series(query, dtype=object), errors="coerce")
+        whole = (numbers.notna() & (numbers % 1 == 0)).to_numpy()
+        if not whole.any():
+            return query
+        out = np.asarray(query, dtype=object).copy()
+        out[whole] = [int(v) for v in numbers[whole]]
+        return out
+    if known == "string" and given == "integer":
+        return np.asarray([str(v) for v in query], dtype=object)
+    return query
 
 
 def _as_column(values):
@@ -439,7 +467,7 @@ class RatingMatrix:
     def _lookup(known_ids, ids, strict, name):
         """Vectorised id -> index lookup shared by `user_index` and `item_index`."""
         scalar = np.ndim(ids) == 0
-        query = _as_column([ids] if scalar else ids)
+        query = _match_id_type(_as_column([ids] if scalar else ids), known_ids)
         indices = pd.Index(known_ids, tupleize_cols=False).get_indexer(query).astype(np.int64)
         unknown = np.flatnonzero(indices < 0)
         if strict and len(unknown):

@@ -13,6 +13,7 @@ rating of `0` (or below) could not be told apart from a missing entry there.
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -262,6 +263,7 @@ def check_scale(ratings, scale, step, column, labels=None):
     declared = scale is not None
     if not declared:
         scale = (float(ratings.min()), float(ratings.max()))
+        _warn_stretched_scale(ratings, scale, column)
     else:
         outside = (ratings < scale[0]) | (ratings > scale[1])
         if outside.any():
@@ -286,6 +288,29 @@ def check_scale(ratings, scale, step, column, labels=None):
                 labels,
             )
     return scale
+
+
+def _warn_stretched_scale(ratings, scale, column):
+    """Warn when a few far-out ratings stretch an inferred scale (e.g. one 1000 among 1-5).
+
+    The bulk of the ratings spans their 1st to 99th percentile (taken at observed values); a
+    rating more than that span beyond it is far outside anything else in the data.
+    """
+    if len(ratings) < 10:
+        return
+    low = np.percentile(ratings, 1, method="higher")
+    high = np.percentile(ratings, 99, method="lower")
+    span = max(high - low, 1e-12)
+    far = (ratings > high + span) | (ratings < low - span)
+    if far.any():
+        warnings.warn(
+            f"Column {column!r}: {int(far.sum())} rating(s) lie far outside the rest "
+            f"(most are in [{low:g}, {high:g}]) and stretch the inferred scale to "
+            f"({scale[0]:g}, {scale[1]:g}), e.g. {ratings[far][:3].tolist()}. Declare the "
+            "scale to reject them (`scale=(low, high)`, or --scale LOW,HIGH).",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def validate_duplicates_policy(duplicates):

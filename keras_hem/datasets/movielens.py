@@ -156,12 +156,26 @@ def _verify(content, expected, source):
 def _read_bytes(name, kind, path, member):
     """Uncompressed content of a source of kind `file`, `gzip`, `derived` or `zip`."""
     if kind == "zip":
-        with zipfile.ZipFile(path) as archive:
-            if member not in archive.namelist():
-                raise ValueError(f"{path} has no member {member!r}; it is not a {name} zip.")
-            return archive.read(member)
+        try:
+            with zipfile.ZipFile(path) as archive:
+                if member not in archive.namelist():
+                    raise ValueError(f"{path} has no member {member!r}; it is not a {name} zip.")
+                return archive.read(member)
+        except zipfile.BadZipFile:
+            raise ValueError(
+                f"{path} is not a zip archive (damaged or another kind of file); delete it, or "
+                "replace it with the original from GroupLens."
+            ) from None
     raw = path.read_bytes()
-    return gzip.decompress(raw) if kind in ("gzip", "derived") else raw
+    if kind not in ("gzip", "derived"):
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError):
+        raise ValueError(
+            f"{path} is not a complete gzip file (truncated or damaged); delete it, or replace "
+            "it with the original."
+        ) from None
 
 
 def _parse_official(content, name):
@@ -265,6 +279,11 @@ def _download(name, origin, cache_dir):
     folder = zip_path.parent
     staging = folder / f".{name}-extracting"
     try:
+        if not zipfile.is_zipfile(zip_path):
+            raise ValueError(
+                f"What was downloaded from {url} is not a zip archive (a proxy page or an "
+                "interrupted transfer?); it was deleted, so the next run downloads it again."
+            )
         _safe_extract(zip_path, staging)
         ratings = staging / _RATINGS_MEMBER[name]
         if not ratings.is_file():
@@ -403,18 +422,42 @@ def load_titles(name="ml-100k", data_dir=None, cache_dir=None):
     return None
 
 
-def load_csv(path, columns=("user", "item", "rating"), sep=",", header=True):
+# The first bytes of the compressed formats pandas reads, for files whose name does not say.
+_MAGIC = (
+    (b"\x1f\x8b", "gzip"),
+    (b"PK\x03\x04", "zip"),
+    (b"BZh", "bz2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+)
+
+
+def _sniff_compression(path):
+    """The `compression` argument of pandas for `path`: from its content if its name says none."""
+    if not isinstance(path, (str, os.PathLike)) or not os.path.isfile(path):
+        return "infer"
+    suffix = Path(path).suffix.lower()
+    if suffix in (".gz", ".zip", ".bz2", ".xz", ".zst", ".tar"):
+        return "infer"
+    with open(path, "rb") as f:
+        head = f.read(6)
+    return next((kind for magic, kind in _MAGIC if head.startswith(magic)), None)
+
+
+def load_csv(path, columns=("user", "item", "rating"), sep=",", header=True, encoding=None):
     r"""Read a user's own ratings file.
 
     Args:
         path: path (or file-like object) of a delimited text file, optionally compressed
-            (pandas infers gzip, bz2, zip, xz and zstd from the file name).
+            (gzip, bz2, zip, xz or zstd, told by the file name or, failing that, by the
+            file's first bytes).
         columns: with `header=True`, the names, in the file's header, of the user, item and
             rating columns, plus optionally a timestamp column; other columns are ignored.
             With `header=False`, the file must have exactly `len(columns)` fields per line, in
             the order user, item, rating[, timestamp].
         sep: field separator.
         header: whether the first line is a header.
+        encoding: the file's text encoding (e.g. `"latin-1"`); `None` reads UTF-8.
 
     Returns:
         `pandas.DataFrame` with columns `user`, `item`, `rating` (and `timestamp` when four
@@ -436,12 +479,20 @@ def load_csv(path, columns=("user", "item", "rating"), sep=",", header=True):
             f"`columns` must name user, item, rating and optionally timestamp, got "
             f"columns={columns!r}."
         )
+    compression = _sniff_compression(path)
     if header:
-        frame = pd.read_csv(path, sep=sep)
+        frame = pd.read_csv(path, sep=sep, encoding=encoding, compression=compression)
         validation.check_columns(frame, columns)
         frame = frame.loc[:, list(columns)]
     else:
-        frame = pd.read_csv(path, sep=sep, header=None, index_col=False)
+        frame = pd.read_csv(
+            path,
+            sep=sep,
+            header=None,
+            index_col=False,
+            encoding=encoding,
+            compression=compression,
+        )
         if frame.shape[1] != len(columns):
             raise ValueError(
                 f"{path} has {frame.shape[1]} field(s) per line, but columns={columns!r} names "

@@ -9,6 +9,7 @@ side (see `evaluate`).
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -53,7 +54,59 @@ def _check_model_train(model, train):
         )
 
 
-def evaluate(model, train, test, ks=(3, 5, 10), thresholds=(None, 4), protocol="full_catalog"):
+def relevance_threshold(scale):
+    """The default relevance threshold of a rating scale: its top quarter.
+
+    `low + 0.75 * (high - low)`: 4 on MovieLens' 1-5 scale (the usual "rated 4 or 5"), 2.5 on
+    a 1-3 scale, 3.875 on a 0.5-5 scale, 7.75 on a 1-10 scale.
+
+    Args:
+        scale: `(low, high)` of the ratings, e.g. `RatingMatrix.scale`.
+
+    Returns:
+        The threshold, a float.
+
+    Examples:
+        >>> relevance_threshold((1, 5)), relevance_threshold((1, 3))
+        (4.0, 2.5)
+    """
+    low, high = (float(v) for v in scale)
+    return low + 0.75 * (high - low)
+
+
+def _warn_degenerate(train):
+    """Warn when the training ratings leave nothing to learn (the metrics then mean nothing)."""
+    problems = []
+    if len(np.unique(train.users)) < 2:
+        problems.append("a single user")
+    if len(np.unique(train.items)) < 2:
+        problems.append("a single item")
+    if train.n_ratings and np.ptp(train.ratings) == 0:
+        problems.append(f"every rating equal to {float(train.ratings[0]):g}")
+    if problems:
+        warnings.warn(
+            f"The training ratings have {' and '.join(problems)}: there is nothing to learn "
+            "from them, so these metrics say nothing about the recommender.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _has_relevant(test, threshold):
+    if test.n_ratings == 0:
+        return False
+    return threshold is None or bool(np.any(test.ratings >= threshold))
+
+
+def evaluate(
+    model,
+    train,
+    test,
+    ks=(3, 5, 10),
+    thresholds=(None, 4),
+    protocol="full_catalog",
+    if_empty="raise",
+):
     """Rating errors and top-k ranking metrics of a fitted recommender, as one table row.
 
     Columns, in order:
@@ -79,6 +132,9 @@ def evaluate(model, train, test, ks=(3, 5, 10), thresholds=(None, 4), protocol="
         thresholds: relevance thresholds; `None` means "any test rating".
         protocol: `"full_catalog"` (rank every item the user did not rate in training) or
             `"test_items"` (rank only the user's test items).
+        if_empty: what a threshold that leaves no relevant test item gives: `"raise"`
+            (default, a `ValueError`) or `"nan"` (NaN ranking metrics and `n_users` 0, so that
+            the rating metrics are still reported).
 
     Returns:
         One-row `pandas.DataFrame`.
@@ -102,8 +158,11 @@ def evaluate(model, train, test, ks=(3, 5, 10), thresholds=(None, 4), protocol="
         ['MAE', 'RMSE', 'n_test', 'n_unseen', 'P@1', 'NDCG@1', 'n_users']
     """
     thresholds = _validate_thresholds(thresholds)
+    if if_empty not in ("raise", "nan"):
+        raise ValueError(f"`if_empty` must be 'raise' or 'nan', got if_empty={if_empty!r}.")
     _check_compatible(train, test, protocol)
     _check_model_train(model, train)
+    _warn_degenerate(train)
     predictions = np.asarray(
         model.predict(test.user_ids[test.users], test.item_ids[test.items]), dtype=np.float64
     )
@@ -116,8 +175,12 @@ def evaluate(model, train, test, ks=(3, 5, 10), thresholds=(None, 4), protocol="
         "n_unseen": int(np.sum(~(user_seen[test.users] & item_seen[test.items]))),
     }
     for threshold in thresholds:
-        metrics = ranking_metrics(
-            model.score_users, train, test, ks=ks, threshold=threshold, protocol=protocol
-        )
+        if if_empty == "nan" and not _has_relevant(test, threshold):
+            names = [f"{m}@{k}" for k in sorted(set(ks)) for m in ("P", "NDCG")]
+            metrics = {**dict.fromkeys(names, float("nan")), "n_users": 0}
+        else:
+            metrics = ranking_metrics(
+                model.score_users, train, test, ks=ks, threshold=threshold, protocol=protocol
+            )
         row.update({f"{name}{_suffix(threshold)}": value for name, value in metrics.items()})
     return pd.DataFrame([row])

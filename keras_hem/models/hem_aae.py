@@ -79,8 +79,10 @@ class HEMAAE(AdversarialAutoencoder):
         Called on rows, their reconstruction (unclipped predicted ratings).
 
     Raises:
-        ValueError: for bad arguments, and from `fit` / `predict` for NaN or infinite
-            ratings, data with no rating, or rows of the wrong width.
+        ValueError: for bad arguments, and from `fit` / `predict` for NaN, infinite or
+            negative ratings, data with no rating, or rows of the wrong width.
+        TypeError: from `fit` / `predict` for a ratings table (a DataFrame with one rating
+            per row) instead of a rating matrix, or a miner that is not callable.
 
     Examples:
         >>> import numpy as np
@@ -279,6 +281,12 @@ class HEMAAE(AdversarialAutoencoder):
             return data
         if hasattr(data, "to_item_user_csr"):  # RatingMatrix
             data = data.to_item_user_csr()
+        if hasattr(data, "columns") and hasattr(data, "iloc"):  # a pandas DataFrame
+            raise TypeError(
+                f"`{name}` is a DataFrame, but HEMAAE takes an items x users rating matrix. "
+                "For a ratings table (one rating per row), use keras_hem.recommender."
+                "Recommender, or RatingMatrix.from_dataframe(table).to_item_user_csr()."
+            )
         if not hasattr(data, "tocsr"):
             data = np.asarray(data, dtype="float32")
             if data.ndim != 2:
@@ -312,7 +320,15 @@ class HEMAAE(AdversarialAutoencoder):
         else:
             batch_size = batch_size or 256
             n_rows = x.shape[0]
-            x = make_row_batches(x, y, batch_size, shuffle, self.seed or 0, self._mining_inputs(x))
+            x = make_row_batches(
+                x,
+                y,
+                batch_size,
+                shuffle,
+                self.seed or 0,
+                self._mining_inputs(x),
+                first_epoch=kwargs.get("initial_epoch", 0),
+            )
             if isinstance(x, RowBatches):
                 callbacks = [*(kwargs.pop("callbacks", None) or []), EpochSync(x)]
                 kwargs["callbacks"] = callbacks
@@ -466,6 +482,11 @@ def _validate_ratings(data, name):
         raise ValueError(
             f"`{name}` holds {len(bad)} NaN or infinite ratings, e.g. at (row, column) "
             f"{bad[:5]}. Use 0 for unobserved entries."
+        )
+    if (values < 0).any():
+        raise ValueError(
+            f"`{name}` holds {int((values < 0).sum())} negative rating(s); ratings must be > 0 "
+            "(0 marks an unobserved entry). Shift the scale, e.g. ratings - min + 1."
         )
     observed = data.count_nonzero() if hasattr(data, "count_nonzero") else np.count_nonzero(data)
     if observed == 0:

@@ -227,6 +227,7 @@ def test_mirrored_strategy_matches_one_device(tmp_path):
         (np.full((10, 30), np.nan, "float32"), "NaN or infinite"),
         (np.zeros((10, 30), "float32"), "no rating"),
         (np.ones((10, 5, 2), "float32"), "2-D"),
+        (np.full((10, 30), -1.0, "float32"), "negative rating"),
     ],
 )
 def test_bad_input_raises_before_training(data, match):
@@ -328,3 +329,11 @@ def test_ranking_head_is_trained_only_in_the_reconstruction_phase():
     model.fit(ratings, epochs=1, batch_size=16, verbose=0)
     for before, after in zip(head, model.observation_decoder.get_weights()):
         np.testing.assert_array_equal(before, after)
+
+
+def test_a_ratings_table_is_refused_with_advice():
+    import pandas as pd
+
+    table = pd.DataFrame({"user": [1, 2], "item": [3, 4], "rating": [5.0, 4.0]})
+    with pytest.raises(TypeError, match="Recommender"):
+        small_model().fit(table, epochs=1, verbose=0)

@@ -1,0 +1,108 @@
+"""Interrupting and resuming a training run: nothing lost, the same result."""
+
+import json
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from keras_hem import cli
+from keras_hem.checkpoint import resume_state
+from keras_hem.recommender import Recommender
+
+
+def ratings_frame(seed=0):
+    rng = np.random.default_rng(seed)
+    users, items = np.nonzero(rng.random((40, 60)) < 0.3)
+    return pd.DataFrame({"user": users, "item": items, "rating": rng.integers(1, 6, len(users))})
+
+
+class InterruptAt(keras.callbacks.Callback):
+    """Raises KeyboardInterrupt (what Ctrl-C raises) at the end of one epoch."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def recommender():
+    return Recommender(hidden=8, epochs=5, batch_size=16, validation_fraction=0.2, patience=2)
+
+
+def test_a_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
+    data = ratings_frame()
+    keras.utils.set_random_seed(0)
+    full = recommender().fit(data, verbose=0)
+
+    keras.utils.set_random_seed(0)
+    stopped = recommender()
+    with pytest.raises(KeyboardInterrupt):
+        stopped.fit(data, checkpoint_dir=tmp_path, callbacks=[InterruptAt(1)], verbose=0)
+    # Interrupted, but usable: two epochs done, the best weights so far kept.
+    assert stopped.interrupted and stopped.is_fitted
+    assert len(stopped.history["loss"]) == 2
+    _, state, best = resume_state(tmp_path)
+    assert state["epoch"] == 1 and best is not None
+
+    resumed = recommender().fit(data, checkpoint_dir=tmp_path, resume=True, verbose=0)
+    assert resumed.history.keys() == full.history.keys()
+    for name, values in full.history.items():
+        np.testing.assert_allclose(resumed.history[name], values, rtol=1e-6, err_msg=name)
+    for a, b in zip(resumed.model.get_weights(), full.model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_resume_needs_a_checkpoint_and_the_same_model(tmp_path):
+    data = ratings_frame()
+    with pytest.raises(ValueError, match="No checkpoint to resume from"):
+        recommender().fit(data, checkpoint_dir=tmp_path, resume=True, verbose=0)
+    with pytest.raises(ValueError, match="needs the `checkpoint_dir`"):
+        recommender().fit(data, resume=True, verbose=0)
+    with pytest.raises(KeyboardInterrupt):
+        recommender().fit(data, checkpoint_dir=tmp_path, callbacks=[InterruptAt(0)], verbose=0)
+    other = Recommender(hidden=4, epochs=5, batch_size=16, validation_fraction=0.2)
+    with pytest.raises(ValueError, match="hidden=8, not hidden=4"):
+        other.fit(data, checkpoint_dir=tmp_path, resume=True, verbose=0)
+    (tmp_path / "state.json").write_text("{not json")
+    with pytest.raises(ValueError, match="cannot be read"):
+        recommender().fit(data, checkpoint_dir=tmp_path, resume=True, verbose=0)
+
+
+def test_cli_ctrl_c_then_resume(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "ratings.csv"
+    ratings_frame().to_csv(path, index=False)
+    common = ["fit", "--data", str(path), "--epochs", "4", "--hidden", "8", "--batch-size", "16"]
+
+    assert cli.main([*common, "--out", str(tmp_path / "full")]) == 0
+    full = json.loads((tmp_path / "full" / "metrics.json").read_text())
+    assert not (tmp_path / "full" / cli.CHECKPOINT_DIR).exists()  # removed once complete
+    capsys.readouterr()
+
+    original = Recommender.fit
+
+    def interrupted_fit(self, *args, **kwargs):
+        kwargs["callbacks"] = [InterruptAt(1)]
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Recommender, "fit", interrupted_fit)
+    out = tmp_path / "run"
+    assert cli.main([*common, "--out", str(out)]) == cli.EXIT_INTERRUPTED
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--resume" in err and "Traceback" not in err
+    assert Recommender.load(out).is_fitted  # the best weights so far are kept
+    monkeypatch.setattr(Recommender, "fit", original)
+
+    assert cli.main([*common, "--out", str(out)]) == 2  # not silently restarted over it
+    assert "--resume" in capsys.readouterr().err
+    assert cli.main([*common, "--out", str(out), "--resume"]) == 0
+    resumed = json.loads((out / "metrics.json").read_text())
+    for name in ("MAE", "RMSE", "P@10", "NDCG@10", "epochs_run"):
+        assert resumed[name] == pytest.approx(full[name], rel=1e-6), name
+    capsys.readouterr()
+    assert cli.main([*common, "--out", str(tmp_path / "none"), "--resume"]) == 2
+    assert "holds no checkpoint" in capsys.readouterr().err

@@ -1,0 +1,98 @@
+"""Malformed input through the real `keras-hem` command: one line, no traceback, nothing written.
+
+Each case runs the command in a fresh process, as a user would, on a CSV file that hypothesis
+builds from random ratings and one random defect.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from backend import once_per_suite
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+# The console script's name in argv[0] makes the package defer its Keras imports, as there.
+COMMAND = "import sys; sys.argv[0] = 'keras-hem'; from keras_hem.cli import main; sys.exit(main())"
+
+DEFECTS = (
+    "missing_column",
+    "non_numeric_rating",
+    "zero_rating",
+    "negative_rating",
+    "nan_rating",
+    "infinite_rating",
+    "missing_id",
+    "duplicate_pair",
+    "header_only",
+    "empty_file",
+    "binary",
+)
+
+ratings = st.lists(
+    st.tuples(
+        st.integers(0, 50),
+        st.one_of(st.integers(0, 50), st.text("abcxyz", min_size=1, max_size=4)),
+        st.sampled_from(["1", "2.5", "3", "4", "5"]),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+def malformed_csv(rows, defect, garbage, sep):
+    header = ["user", "item", "rating"]
+    lines = [[str(u), str(i), r] for u, i, r in rows]
+    if defect == "missing_column":
+        header, lines = header[:2], [line[:2] for line in lines]
+    elif defect in ("non_numeric_rating", "zero_rating", "negative_rating", "nan_rating"):
+        lines[0][2] = {
+            "non_numeric_rating": "five",
+            "zero_rating": "0",
+            "negative_rating": "-2",
+            "nan_rating": "nan",
+        }[defect]
+    elif defect == "infinite_rating":
+        lines[0][2] = "inf"
+    elif defect == "missing_id":
+        lines[0][0] = ""
+    elif defect == "duplicate_pair":
+        lines.append(list(lines[0]))
+    elif defect == "header_only":
+        lines = []
+    elif defect == "empty_file":
+        return b""
+    elif defect == "binary":
+        return b"\x00\xff" + garbage
+    text = "\n".join(sep.join(line) for line in [header, *lines]) + "\n"
+    return text.encode()
+
+
+@pytest.mark.slow
+@once_per_suite  # the command fails before it imports a backend: the backend is irrelevant
+@settings(max_examples=12, deadline=None)
+@given(
+    rows=ratings,
+    defect=st.sampled_from(DEFECTS),
+    garbage=st.binary(max_size=40),
+    sep=st.sampled_from([",", ";", "\t"]),
+)
+def test_malformed_csv_gets_one_line_and_no_traceback(tmp_path_factory, rows, defect, garbage, sep):
+    folder = tmp_path_factory.mktemp("case")
+    path = folder / "ratings.csv"
+    path.write_bytes(malformed_csv(rows, defect, garbage, sep))
+    out = folder / "run"
+    argv = ["fit", "--data", str(path), "--sep", sep, "--out", str(out), "--epochs", "1"]
+    done = subprocess.run(
+        [sys.executable, "-c", COMMAND, *argv],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        timeout=120,
+    )
+    err = done.stderr.strip()
+    assert done.returncode == 2, (defect, done.stdout[-2000:], err[-2000:])
+    assert len(err.splitlines()) == 1 and err.startswith("keras-hem fit: error: "), (defect, err)
+    assert "Traceback" not in err
+    assert not out.exists()  # nothing written, not even an empty folder
