@@ -148,6 +148,8 @@ def resume_state(folder):
             f"No checkpoint to resume from in {folder} (missing {', '.join(missing)}); "
             "start the run without resuming."
         )
+    import keras_hem.models  # noqa: F401 (registers the model classes for load_model)
+
     try:
         state = json.loads((folder / STATE_FILE).read_text())
         model = keras.models.load_model(folder / MODEL_FILE)

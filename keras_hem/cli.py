@@ -547,7 +547,11 @@ def _save_training_curve(history, path):
     figure = Figure(figsize=(6.4, 4), layout="constrained")
     axes = figure.subplots()
     epochs = np.arange(1, len(loss) + 1)
-    axes.plot(epochs, loss, color="tab:blue", label="training loss")
+    style = "-o" if len(loss) <= 30 else "-"  # a few epochs: show each as a point
+    axes.plot(epochs, loss, style, color="tab:blue", markersize=3, label="training loss")
+    axes.set_xlim(0.5, len(loss) + 0.5)
+    if len(loss) <= 10:
+        axes.set_xticks(epochs)
     if np.all(loss > 0):
         axes.set_yscale("log")
     axes.set_xlabel("epoch")
@@ -557,7 +561,7 @@ def _save_training_curve(history, path):
         # The two curves have different units, hence a second y axis.
         val = np.asarray(history["val_mae"], dtype=float)
         right = axes.twinx()
-        right.plot(epochs, val, color="tab:orange", label="validation MAE")
+        right.plot(epochs, val, style, color="tab:orange", markersize=3, label="validation MAE")
         best = int(np.nanargmin(val))
         right.axvline(best + 1, color="gray", linestyle=":", linewidth=1)
         right.plot(

@@ -1,11 +1,17 @@
 """Interrupting and resuming a training run: nothing lost, the same result."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import keras
 import numpy as np
 import pandas as pd
 import pytest
+from backend import once_per_suite
 
 from keras_hem import cli
 from keras_hem.checkpoint import resume_state
@@ -106,3 +112,53 @@ def test_cli_ctrl_c_then_resume(tmp_path, monkeypatch, capsys):
     capsys.readouterr()
     assert cli.main([*common, "--out", str(tmp_path / "none"), "--resume"]) == 2
     assert "holds no checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@once_per_suite
+def test_a_real_sigint_stops_the_command_cleanly_and_resume_matches(tmp_path):
+    path = tmp_path / "ratings.csv"
+    ratings_frame(seed=3).to_csv(path, index=False)
+    command = (
+        "import sys; sys.argv[0] = 'keras-hem'; from keras_hem.cli import main; sys.exit(main())"
+    )
+    common = ["fit", "--data", str(path), "--epochs", "40", "--hidden", "8", "--batch-size", "4"]
+
+    # As a user's shell would have it: the command chooses how much the backend logs.
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+
+    def run(*extra):
+        return subprocess.run(
+            [sys.executable, "-c", command, *common, *extra],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+
+    full = run("--out", str(tmp_path / "full"))
+    assert full.returncode == 0, full.stderr[-3000:]
+
+    out = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-c", command, *common, "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    state = out / cli.CHECKPOINT_DIR / "state.json"
+    deadline = time.monotonic() + 120
+    while not state.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)  # Ctrl-C, after the first checkpoint
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == cli.EXIT_INTERRUPTED, err[-3000:]
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err[-3000:]
+    assert "--resume" in err
+
+    resumed = run("--out", str(out), "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    expected = json.loads((tmp_path / "full" / "metrics.json").read_text())
+    got = json.loads((out / "metrics.json").read_text())
+    for name in ("MAE", "RMSE", "P@10", "NDCG@10", "epochs_run"):
+        assert got[name] == pytest.approx(expected[name], rel=1e-6), name
