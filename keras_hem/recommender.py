@@ -333,9 +333,8 @@ class Recommender:
             best = stopping[0].best_weights if stopping else None
             if best is not None:  # keep the best epoch so far, as early stopping would
                 model.set_weights(best)
-            new = {}
-            if checkpoint is not None:
-                history, new = checkpoint.history, {}
+            if checkpoint is not None:  # it holds every finished epoch, resumed ones included
+                history = checkpoint.history
             self.history = {k: [float(v) for v in values] for k, values in history.items()}
             self._set_state(model, train)
             raise
