@@ -227,16 +227,6 @@ def fit(model, train, seed):
     }
 
 
-class Scored:
-    """A fitted Recommender's predictions, ranked by another users x items score matrix."""
-
-    def __init__(self, recommender, scores):
-        self.train, self.predict, self.scores = recommender.train, recommender.predict, scores
-
-    def score_users(self, user_indices):
-        return self.scores[user_indices]
-
-
 def _jsonable(value):
     if isinstance(value, (np.integer,)):
         return int(value)
@@ -428,7 +418,7 @@ def run_dataset(name, args, command):
             for derived, source_model in DERIVED.items():
                 if source_model == model_name:
                     configs[derived] = {**config, "ranking": "ratings", "derived_from": model_name}
-                    record(derived, Scored(model, model._scores), seed, train, test, 0.0, facts)
+                    record(derived, model.with_ranking("ratings"), seed, train, test, 0.0, facts)
     md_path = json_path.with_suffix(".md")
     md_path.write_text(markdown(result))
     print(f"wrote {json_path} and {md_path}")

@@ -72,7 +72,7 @@ def _add_data_arguments(parser):
     parser.add_argument(
         "--data",
         required=True,
-        help="ml-100k, ml-1m, or the path of a CSV file with a header.",
+        help="ml-100k, ml-1m, ml-10m, ml-20m, ml-25m, or the path of a CSV file with a header.",
     )
     parser.add_argument(
         "--data-dir",

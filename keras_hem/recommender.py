@@ -23,6 +23,17 @@ head. Scores are unclipped, so clipping creates no ties. Users without training 
 ranked the same way as unknown users: by each item's mean rating
 shrunk towards the global mean by `PRIOR_RATINGS` pseudo-ratings, so that an item with a single
 5-star rating does not outrank a well-liked popular one.
+
+Serving holds no users x items array (MovieLens-25M's would take 38 GB). After `fit` or
+`load`, the model's code of every item (of every user, with `orientation="user"` in
+`model_kwargs`) is computed once (rows x `hidden`, small); `predict`
+decodes only the pairs it is asked for, and `score_users` / `recommend` decode a chunk of
+users at a time and keep each user's top k (`keras_hem.ranking`), so memory stays at a few
+`(chunk, n_items)` arrays whatever the number of users. The ranking strategies are the
+scorers of `keras_hem.ranking`; `scorer` is the one in use and `with_ranking` gives a view
+ranked by another. EASE's items x items matrix is bounded too: above `ease_max_items` items
+(by default sized to a quarter of the machine's memory) EASE is fitted on the most-rated
+items only, the others being ranked by the rating term (see `keras_hem.ranking.EASEBlendScorer`).
 """
 
 from __future__ import annotations
@@ -38,10 +49,20 @@ import pandas as pd
 from keras_hem.checkpoint import ResumableEarlyStopping, TrainingCheckpoint, resume_state
 from keras_hem.data import RatingMatrix, validation
 from keras_hem.data.rating_matrix import _as_column, _check_indices
-from keras_hem.evaluation.ranking_metrics import top_k_items
+from keras_hem.ranking import (
+    CHUNK_CELLS,
+    PRIOR_RATINGS,
+    EASEBlendScorer,
+    HeadScorer,
+    PopularityScorer,
+    RatingScorer,
+    RatingStatistics,
+    chunk_size_for,
+    chunked_top_k,
+)
 
-# Pseudo-ratings at the global mean added to each item when ranking for an unseen user.
-PRIOR_RATINGS = 10
+__all__ = ["MONITOR", "PRIOR_RATINGS", "RANKINGS", "Recommender"]
+
 # The validation metric early stopping watches; MAE is the paper's headline metric.
 MONITOR = "val_mae"
 _FORMAT = "keras_hem.Recommender"
@@ -50,8 +71,9 @@ _MODEL_FILE = "model.keras"
 _RATINGS_FILE = "ratings.npz"
 _STATE_FILE = "recommender.json"
 RANKINGS = ("ease", "ratings", "head")
-# Users ranked per step of `recommend`, bounding memory to a few (chunk, n_items) arrays.
-_RECOMMEND_CHUNK = 1024
+# Scores per chunk of `recommend`: users are ranked `_SCORE_CELLS // n_items` at a time, which
+# bounds memory to a few (chunk, n_items) arrays.
+_SCORE_CELLS = CHUNK_CELLS
 
 
 def _build_model(hidden, seed, model_kwargs):
@@ -73,13 +95,6 @@ def _as_ids(ids, name):
     if ndim > 1:
         raise ValueError(f"`{name}` must be one id or a 1-D array-like, got {ndim} dimensions.")
     return _as_column([ids] if ndim == 0 else ids)
-
-
-def _sums_and_counts(index, ratings, size):
-    """Per-index rating sums and counts."""
-    sums = np.bincount(index, weights=ratings, minlength=size)
-    counts = np.bincount(index, minlength=size)
-    return sums, counts
 
 
 class Recommender:
@@ -106,6 +121,12 @@ class Recommender:
         ease_l2: ridge penalty of the `EASEScorer` (`ranking="ease"`).
         rating_weight: weight of the predicted ratings in the `"ease"` score; 0 ranks by EASE
             alone.
+        ease_max_items: the most items EASE is fitted on (`ranking="ease"`); above it, EASE
+            keeps the most-rated items and ranks the others by the rating term alone. `None`
+            (default): at most 10,000 items and at most what fits, at 16 bytes x
+            `ease_max_items**2`, in a quarter of the physical memory
+            (`keras_hem.layers.ease_scorer.default_max_items`). The fit costs O(M^3) time
+            for M kept items.
 
     Attributes:
         model: the trained Keras model (`None` before `fit`).
@@ -141,6 +162,7 @@ class Recommender:
         ranking="ease",
         ease_l2=500.0,
         rating_weight=0.03,
+        ease_max_items=None,
     ):
         _check_positive_int(hidden, "hidden")
         _check_positive_int(epochs, "epochs")
@@ -180,10 +202,19 @@ class Recommender:
             raise ValueError(
                 f"`rating_weight` must be a number >= 0, got rating_weight={rating_weight!r}."
             )
+        if ease_max_items is not None and (
+            isinstance(ease_max_items, bool)
+            or not isinstance(ease_max_items, numbers.Integral)
+            or ease_max_items < 1
+        ):
+            raise ValueError(
+                f"`ease_max_items` must be a positive integer or None, got {ease_max_items=!r}."
+            )
         self.model_kwargs = dict(model_kwargs or {})
         self.ranking = ranking
         self.ease_l2 = float(ease_l2)
         self.rating_weight = float(rating_weight)
+        self.ease_max_items = None if ease_max_items is None else int(ease_max_items)
         self.model = None
         self.train = None
         self.history = {}
@@ -212,6 +243,7 @@ class Recommender:
             "ranking": self.ranking,
             "ease_l2": self.ease_l2,
             "rating_weight": self.rating_weight,
+            "ease_max_items": self.ease_max_items,
         }
 
     @classmethod
@@ -370,71 +402,80 @@ class Recommender:
         return fit_part, validation_data, [stopping]
 
     def _set_state(self, model, train):
-        """Store the model and training data, then cache statistics and the full score matrix."""
+        """Store the model and training data, then build the scorers (no score matrix)."""
+        statistics = RatingStatistics.from_ratings(train)
+        self._attach(model, train, statistics, RatingScorer(model, train, statistics))
+
+    def _attach(self, model, train, statistics, ratings, scorer=None):
+        """Set the fitted state from its parts; build the ranking scorer unless given."""
         self.model = model
         self.train = train
-        user_sums, user_counts = _sums_and_counts(train.users, train.ratings, train.n_users)
-        item_sums, item_counts = _sums_and_counts(train.items, train.ratings, train.n_items)
-        self._user_seen = user_counts > 0
-        self._item_seen = item_counts > 0
-        self._user_mean = (user_sums / np.maximum(user_counts, 1)).astype(np.float32)
-        self._item_mean = (item_sums / np.maximum(item_counts, 1)).astype(np.float32)
-        self._global_mean = np.float32(train.ratings.mean())
-        prior = PRIOR_RATINGS * float(self._global_mean)
-        self._popular_scores = ((item_sums + prior) / (item_counts + PRIOR_RATINGS)).astype(
-            np.float32
-        )
-        self._scores = self._score_matrix()
-        self._rank_scores = self._ranking_matrix()
+        self._statistics = statistics
+        self._ratings = ratings
+        self._popularity = PopularityScorer(statistics)
+        self._scorer = scorer or self._make_scorer()
 
-    def _score_matrix(self):
-        """The users x items scores: the reconstruction, with fallbacks where it means nothing.
-
-        The reconstruction of a user or item without training ratings is not informed by any
-        rating, so those columns get the user's mean and those rows the popularity scores.
-        """
-        # The model densifies the sparse rows one batch at a time.
-        reconstruction = self.model.predict(
-            self.train.to_item_user_csr(), batch_size=self.batch_size, verbose=0
-        )
-        scores = np.ascontiguousarray(np.asarray(reconstruction).T, dtype=np.float32)
-        scores[:, ~self._item_seen] = self._user_mean[:, None]
-        scores[~self._user_seen] = self._popular_scores
-        return scores
-
-    def _ranking_matrix(self):
-        """Users x items scores for top-N, by `ranking`; fallbacks as for `_score_matrix`."""
+    def _make_scorer(self):
+        """The `keras_hem.ranking` scorer of `ranking` (EASE is fitted here)."""
         if self.ranking == "ratings":
-            return self._scores
+            return self._ratings
         if self.ranking == "head":
-            probabilities = self.model.ranking_scores(
-                self.train.to_item_user_csr(), batch_size=self.batch_size, verbose=0
-            )
-            scores = np.ascontiguousarray(np.asarray(probabilities).T, dtype=np.float32)
-            scores[:, ~self._item_seen] = 0.0  # never observed in training: ranked last
-        else:
-            scores = self._ease_scores(self._fit_ease())
-            scores += np.float32(self.rating_weight) * (self._scores - self._global_mean)
-        scores[~self._user_seen] = self._popular_scores  # each user's row is ranked on its own
-        return scores
+            return HeadScorer(self._ratings)
+        return EASEBlendScorer(
+            self._ratings,
+            l2=self.ease_l2,
+            rating_weight=self.rating_weight,
+            max_items=self.ease_max_items,
+        )
 
-    def _fit_ease(self):
-        """An `EASEScorer` adapted to the training interactions."""
-        from keras_hem.layers import EASEScorer
+    @property
+    def scorer(self):
+        """The `keras_hem.ranking.Scorer` behind `score_users` and `recommend`.
 
-        scorer = EASEScorer(l2=self.ease_l2)
-        scorer.adapt(self.train.csr)
-        return scorer
+        A `RatingScorer`, `EASEBlendScorer` or `HeadScorer`, by `ranking`; its
+        `score(user_indices)` gives unclipped scores of every item for some users (by index),
+        with popularity rows for users without training ratings.
 
-    def _ease_scores(self, scorer):
-        """EASE scores of every user's training interactions, `_RECOMMEND_CHUNK` users a time."""
-        interactions = self.train.csr
-        return np.concatenate(
-            [
-                keras.ops.convert_to_numpy(scorer(interactions[a : a + _RECOMMEND_CHUNK].toarray()))
-                for a in range(0, self.train.n_users, _RECOMMEND_CHUNK)
-            ]
-        ).astype(np.float32)
+        Raises:
+            RuntimeError: if the recommender is not fitted.
+        """
+        self._check_fitted()
+        return self._scorer
+
+    def with_ranking(self, ranking):
+        """The same fitted recommender ranking by another score; nothing is retrained.
+
+        The view shares the model, training data, history and the model's codes with this
+        recommender; only its `ranking` (and so `score_users`, `recommend` and `scorer`)
+        differs. `predict` is the same. `ranking="ease"` fits EASE (see `ease_max_items`).
+
+        Args:
+            ranking: one of `RANKINGS` (`"head"` needs a model with a ranking head).
+
+        Returns:
+            A fitted `Recommender`.
+
+        Raises:
+            RuntimeError: if the recommender is not fitted.
+            ValueError: for an unknown ranking, or `"head"` without a ranking head.
+
+        Examples:
+            >>> import pandas as pd
+            >>> ratings = pd.DataFrame({"user": [1, 1, 2], "item": ["a", "b", "a"],
+            ...                         "rating": [5, 3, 4]})
+            >>> rec = Recommender(hidden=4, epochs=1, validation_fraction=0).fit(ratings, verbose=0)
+            >>> rec.with_ranking("ratings").recommend(2, k=1)["basis"].tolist()
+            ['ratings']
+        """
+        self._check_fitted()
+        view = type(self).from_config({**self.get_config(), "ranking": ranking})
+        view.history, view.metadata = dict(self.history), dict(self.metadata)
+        view.interrupted = self.interrupted
+        same = ranking == self.ranking
+        view._attach(
+            self.model, self.train, self._statistics, self._ratings, self._scorer if same else None
+        )
+        return view
 
     # ----------------------------------------------------------------------------------------
     # Predictions
@@ -447,7 +488,8 @@ class Recommender:
         """Indices of user or item ids (-1 if not in the id maps) and whether each was seen."""
         ids = _as_ids(ids, f"{kind}s")
         lookup = self.train.user_index if kind == "user" else self.train.item_index
-        seen_mask = self._user_seen if kind == "user" else self._item_seen
+        stats = self._statistics
+        seen_mask = stats.user_seen if kind == "user" else stats.item_seen
         index = lookup(ids)
         seen = index >= 0
         seen[seen] = seen_mask[index[seen]]
@@ -505,18 +547,20 @@ class Recommender:
         validation.check_same_length({"users": user_ids, "items": item_ids})
         if strict:
             _raise_unknown(user_ids[~user_seen], item_ids[~item_seen])
-        values = np.full(len(u), self._global_mean, dtype=np.float32)
+        stats = self._statistics
+        values = np.full(len(u), stats.global_mean, dtype=np.float32)
         # Later assignments win: user mean, then item mean, then the model.
-        values[user_seen] = self._user_mean[u[user_seen]]
-        values[item_seen] = self._item_mean[i[item_seen]]
+        values[user_seen] = stats.user_mean[u[user_seen]]
+        values[item_seen] = stats.item_mean[i[item_seen]]
         both = user_seen & item_seen
-        values[both] = self._scores[u[both], i[both]]
+        values[both] = self._ratings.predict_pairs(u[both], i[both])
         return np.clip(values, *self.train.scale)
 
     def score_users(self, user_indices):
         """Unclipped scores of every item for some users, by index (the evaluation `score_fn`).
 
-        The scores are computed once after `fit` and cached; this only slices them.
+        The scores are computed for these users only, by `scorer` (nothing is cached): ask
+        for a chunk of users at a time.
 
         Args:
             user_indices: 1-D int array of user indices of `train` (not ids).
@@ -529,7 +573,7 @@ class Recommender:
             IndexError: if an index is out of range.
         """
         self._check_fitted()
-        return self._rank_scores[_check_indices(user_indices, self.train.n_users, "user")]
+        return self._scorer.score(_check_indices(user_indices, self.train.n_users, "user"))
 
     def recommend(self, users, k=10, exclude_seen=True):
         """Top-k items for each user, best first.
@@ -558,34 +602,39 @@ class Recommender:
         self._check_fitted()
         _check_positive_int(k, "k")
         user_ids, u, seen = self._seen(users, "user")
-        k = min(k, self.train.n_items)
-        frames = [
-            self._recommend_chunk(user_ids[s], u[s], seen[s], k, exclude_seen)
-            for s in (slice(a, a + _RECOMMEND_CHUNK) for a in range(0, len(u), _RECOMMEND_CHUNK))
-        ]
-        if not frames:
+        if not len(u):
             return pd.DataFrame({"user": [], "rank": [], "item": [], "score": [], "basis": []})
-        return pd.concat(frames, ignore_index=True)
-
-    def _recommend_chunk(self, user_ids, u, seen, k, exclude_seen):
-        """The recommendation rows of one chunk of users."""
-        scores = np.where(seen[:, None], self._rank_scores[np.maximum(u, 0)], self._popular_scores)
-        valid = np.ones(scores.shape, dtype=bool)
-        if exclude_seen:
-            # Unseen users have no training item to exclude.
-            valid[seen] = self.train.user_rows(u[seen]) == 0
-        top, top_valid = top_k_items(scores, valid, k)
+        # Users without training ratings (-1: not in the id maps) get the popularity scores.
+        ranked = np.where(seen, u, -1)
+        top = chunked_top_k(
+            self._rank_chunk,
+            ranked,
+            k,
+            exclude=self.train.csr if exclude_seen else None,
+            chunk_size=chunk_size_for(self.train.n_items, _SCORE_CELLS),
+        )
+        k = top.items.shape[1]
+        keep = top.valid.ravel()
+        basis = np.where(seen, self._scorer.name, self._popularity.name)
         return pd.DataFrame(
             {
-                "user": np.repeat(user_ids, k)[top_valid.ravel()],
-                "rank": np.tile(np.arange(1, k + 1), len(u))[top_valid.ravel()],
-                "item": self.train.item_ids[top[top_valid]],
-                "score": np.take_along_axis(scores, top, axis=1)[top_valid],
-                "basis": np.repeat(np.where(seen, self.ranking, "popularity"), k)[
-                    top_valid.ravel()
-                ],
+                "user": np.repeat(user_ids, k)[keep],
+                "rank": np.tile(np.arange(1, k + 1), len(u))[keep],
+                "item": self.train.item_ids[top.items.ravel()[keep]],
+                "score": top.scores.ravel()[keep],
+                "basis": np.repeat(basis, k)[keep],
             }
         )
+
+    def _rank_chunk(self, users):
+        """Scores of one chunk of users: the scorer's, popularity's for index -1."""
+        known = users >= 0
+        if known.all():
+            return self._scorer.score(users)
+        scores = self._popularity.score(users)
+        if known.any():
+            scores[known] = self._scorer.score(users[known])
+        return scores
 
     # ----------------------------------------------------------------------------------------
     # Persistence
@@ -629,9 +678,9 @@ class Recommender:
     def load(cls, directory):
         """Load a recommender written by `save`; it predicts exactly as the saved one.
 
-        The cached score matrices are recomputed from the saved model and training ratings
-        (with `ranking="ease"` that includes EASE's closed-form fit: a few seconds for ML-1M's
-        3706 items on 2 CPU cores).
+        The scorers are rebuilt from the saved model and training ratings: the model's codes
+        of every item, and with `ranking="ease"` EASE's closed-form fit (about 10 s for
+        ML-1M's 3706 items on 2 CPU cores; see `ease_max_items` for larger catalogues).
 
         Args:
             directory: folder written by `save`.

@@ -40,6 +40,8 @@ def library_weights(model):
     weights = {}
     for name, layer in dense.items():
         weights[name] = keras.ops.convert_to_numpy(layer.kernel)
+        if name == "W":  # the decoder (OutputDense) keeps one kernel row per output
+            weights[name] = weights[name].T
         weights[f"b_{name}"] = keras.ops.convert_to_numpy(layer.bias)
     return weights
 

@@ -41,7 +41,13 @@ def reconstruction(n_items, n_users):
 
 
 class FakeModel:
-    """Stands in for HEMAAE where the test needs to control the predictions."""
+    """Stands in for HEMAAE where the test needs to control the predictions.
+
+    Its "code" of an item row is the row's index, and decoding looks the reconstruction up,
+    so scores equal `reconstruction()` exactly.
+    """
+
+    orientation = "item"
 
     def __init__(self, hidden, seed, **kwargs):
         self.init = {"hidden": hidden, "seed": seed, **kwargs}
@@ -53,8 +59,16 @@ class FakeModel:
         self.fit_x, self.fit_kwargs = x, kwargs
         return SimpleNamespace(history={"loss": [2.0, 1.0], "mae": [1.5, 1.0]})
 
-    def predict(self, rows, **kwargs):
-        return reconstruction(*rows.shape)
+    def encode(self, rows, batch_size=None):
+        self.table = reconstruction(*rows.shape)
+        return np.arange(rows.shape[0], dtype=np.float32)[:, None]
+
+    def decode(self, codes, columns=None):
+        rows = self.table[codes[:, 0].astype(int)]
+        return rows if columns is None else rows[:, columns]
+
+    def decode_pairs(self, codes, columns):
+        return self.table[codes[:, 0].astype(int), columns]
 
 
 @pytest.fixture
@@ -104,6 +118,8 @@ def model_score(user, item):
         ({"ease_l2": "big"}, "ease_l2='big'"),
         ({"rating_weight": -0.1}, "rating_weight=-0.1"),
         ({"rating_weight": float("nan")}, "rating_weight=nan"),
+        ({"ease_max_items": 0}, "ease_max_items=0"),
+        ({"ease_max_items": 2.5}, "ease_max_items=2.5"),
     ],
 )
 def test_bad_arguments_are_quoted(kwargs, quoted):
@@ -112,7 +128,10 @@ def test_bad_arguments_are_quoted(kwargs, quoted):
 
 
 def test_config_round_trip():
-    rec = Recommender(hidden=7, epochs=3, batch_size=5, seed=2, model_kwargs={"l2": 0.1})
+    rec = Recommender(
+        hidden=7, epochs=3, batch_size=5, seed=2, model_kwargs={"l2": 0.1}, ease_max_items=9
+    )
+    assert rec.get_config()["ease_max_items"] == 9
     assert Recommender.from_config(rec.get_config()).get_config() == rec.get_config()
 
 
@@ -275,7 +294,7 @@ def test_load_of_a_recommender_saved_before_ranking_existed(tmp_path):
     rec.fit(synthetic_ratings(), verbose=0)
     rec.save(tmp_path)
     state = json.loads((tmp_path / "recommender.json").read_text())
-    for key in ("ranking", "ease_l2", "rating_weight"):
+    for key in ("ranking", "ease_l2", "rating_weight", "ease_max_items"):
         del state["config"][key]  # a 0.1.0 save
     (tmp_path / "recommender.json").write_text(json.dumps(state))
     loaded = Recommender.load(tmp_path)
@@ -385,3 +404,124 @@ def test_ranking_head_scores_drive_recommendations(tmp_path):
 def test_each_row_says_which_score_it_holds(fitted):
     table = fitted.recommend(["ann", "nobody"], k=2)
     assert table["basis"].tolist() == ["ratings", "ratings", "popularity", "popularity"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Bounded-memory serving
+
+
+def reference_recommend(rec, users, k, exclude_seen=True):
+    """Top-k lists from the full score matrix, sorted item by item (the slow, obvious way)."""
+    all_scores = rec.score_users(np.arange(rec.train.n_users))
+    popular = rec.scorer.ratings.statistics.popularity if rec.ranking != "ratings" else None
+    popular = rec.scorer.statistics.popularity if popular is None else popular
+    seen_items = rec.train.csr.toarray() != 0
+    rows = []
+    for user in users:
+        index = rec.train.user_index([user])[0]
+        known = index >= 0 and rec.known_users([user])[0]
+        scores = all_scores[index] if known else popular
+        candidates = [
+            i
+            for i in range(rec.train.n_items)
+            if not (exclude_seen and known and seen_items[index, i])
+        ]
+        best = sorted(candidates, key=lambda i: (-scores[i], i))[:k]
+        basis = rec.ranking if known else "popularity"
+        rows += [(user, r + 1, rec.train.item_ids[i], scores[i], basis) for r, i in enumerate(best)]
+    return pd.DataFrame(rows, columns=["user", "rank", "item", "score", "basis"])
+
+
+@pytest.mark.parametrize("ranking", ["ratings", "ease"])
+@pytest.mark.parametrize("exclude_seen", [True, False])
+def test_chunked_recommend_equals_the_full_matrix_reference(
+    fake_model, monkeypatch, ranking, exclude_seen
+):
+    rec = Recommender(validation_fraction=0, ranking=ranking, ease_l2=2.0)
+    rec.fit(training_matrix(), verbose=0)
+    users = ["bob", "zoe", "ann", "dan", "bob", "cid"]
+    expected = reference_recommend(rec, users, 3, exclude_seen)
+    sizes = []
+    score = rec.scorer.score
+    monkeypatch.setattr(rec.scorer, "score", lambda u: sizes.append(len(u)) or score(u))
+    for cells, chunk in ((1, 1), (10, 2), (1 << 23, 6)):  # 5 items: cells // 5 users a chunk
+        monkeypatch.setattr(recommender_module, "_SCORE_CELLS", cells)
+        sizes.clear()
+        got = rec.recommend(users, k=3, exclude_seen=exclude_seen)
+        pd.testing.assert_frame_equal(got, expected, check_dtype=False, rtol=1e-6)
+        assert 0 < max(sizes) <= chunk  # the scorer never sees more users than a chunk
+
+
+def test_no_users_x_items_array_is_kept(fake_model):
+    frame = synthetic_ratings(n_users=50, n_items=20)
+    rec = Recommender(validation_fraction=0).fit(frame, verbose=0)
+    n_users, n_items = rec.train.n_users, rec.train.n_items
+    held = [rec, rec.scorer, rec.scorer.ratings, rec.scorer.ratings.statistics]
+    arrays = [
+        value
+        for owner in held
+        for value in vars(owner).values()
+        if isinstance(value, np.ndarray) and value.size >= n_users * n_items
+    ]
+    assert arrays == []  # the EASE weights are items x items (20 x 20 < 50 x 20 cells)
+    assert rec.scorer.weights.shape == (n_items, n_items)
+
+
+def test_ease_max_items_restricts_ease_to_the_most_rated_items(fake_model):
+    rec = Recommender(validation_fraction=0, ease_l2=2.0, rating_weight=0.5, ease_max_items=2)
+    rec.fit(training_matrix(), verbose=0)
+    ratings_only = rec.with_ranking("ratings")
+    # Ratings per item: a 2, b 2, c 2, d 1, e 0: the tie keeps a and b.
+    assert rec.scorer.items.tolist() == [0, 1]
+    users = np.arange(3)
+    deviation = 0.5 * (ratings_only.score_users(users) - GLOBAL_MEAN)
+    x = (rec.train.csr.toarray()[:, :2] != 0).astype(np.float64)
+    p = np.linalg.inv(x.T @ x + 2.0 * np.eye(2))
+    expected = deviation.copy()
+    expected[:, :2] += (x @ (np.eye(2) - p / np.diag(p)))[users]
+    np.testing.assert_allclose(rec.score_users(users), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_with_ranking_shares_the_fit(fake_model):
+    rec = Recommender(validation_fraction=0, ease_l2=2.0).fit(training_matrix(), verbose=0)
+    view = rec.with_ranking("ratings")
+    assert view.model is rec.model and view.train is rec.train and view.ranking == "ratings"
+    assert view.scorer.codes is rec.scorer.ratings.codes  # the codes are not recomputed
+    assert len(fake_model) == 1  # nothing was trained again
+    ratings_only = Recommender(validation_fraction=0, ranking="ratings")
+    ratings_only.fit(training_matrix(), verbose=0)
+    np.testing.assert_array_equal(
+        view.score_users(np.arange(4)), ratings_only.score_users(np.arange(4))
+    )
+    np.testing.assert_array_equal(view.predict(["ann"], ["c"]), rec.predict(["ann"], ["c"]))
+    assert rec.with_ranking("ease").scorer is rec.scorer
+    assert view.recommend("ann", k=1)["basis"].tolist() == ["ratings"]
+    with pytest.raises(ValueError, match="ranking='mean'"):
+        rec.with_ranking("mean")
+    with pytest.raises(RuntimeError, match="not fitted"):
+        Recommender().with_ranking("ratings")
+    with pytest.raises(RuntimeError, match="not fitted"):
+        _ = Recommender().scorer
+
+
+@pytest.mark.parametrize("orientation", ["item", "user"])
+def test_real_model_predictions_and_scores_equal_its_dense_reconstruction(orientation):
+    frame = synthetic_ratings(n_users=25, n_items=35, seed=3)
+    rec = Recommender(
+        hidden=6,
+        epochs=2,
+        batch_size=16,
+        validation_fraction=0,
+        ranking="ratings",
+        model_kwargs={"orientation": orientation},
+    )
+    rec.fit(frame, verbose=0)
+    train = rec.train
+    full = rec.model.predict(train.to_item_user_csr(), verbose=0).T  # users x items
+    rng = np.random.default_rng(0)
+    u, i = rng.integers(0, train.n_users, 50), rng.integers(0, train.n_items, 50)
+    got = rec.predict(train.user_ids[u], train.item_ids[i])
+    np.testing.assert_allclose(got, np.clip(full[u, i], *train.scale), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        rec.score_users(np.arange(train.n_users)), full, rtol=1e-5, atol=1e-5
+    )

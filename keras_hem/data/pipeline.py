@@ -210,6 +210,128 @@ class RowBatches(keras.utils.PyDataset):
         self.epoch += 1
 
 
+def bucket_size(n, minimum=8):
+    """`n` rounded up to `m * 2**e` with `m` in 4..8: at most 25% padding, 4 sizes per doubling.
+
+    Sparse batches are padded to these sizes so that a compiled step sees a few shapes, not one
+    per batch.
+
+    Examples:
+        >>> [bucket_size(n) for n in (1, 8, 9, 100, 1000)]
+        [8, 8, 10, 112, 1024]
+    """
+    n = max(int(n), minimum)
+    shift = max((n - 1).bit_length() - 3, 0)
+    return -(-n // 2**shift) * 2**shift
+
+
+class SparseRowBatches(RowBatches):
+    """The batches of `RowBatches`, as coordinate lists instead of dense blocks.
+
+    Same rows, order, shuffling, `extras` and sharding as `RowBatches`; each batch's ratings
+    are `{"row_ids", "columns", "values", "row_counts"}`: the stored entries of its rows
+    (`row_ids` counts from 0 within the batch), padded with zero-valued entries to
+    `bucket_size(entries)` so that a compiled step sees few shapes, and the number of ratings
+    of each row (whose length is the batch's row count). Targets, when given, are the same
+    kind of dict without `row_counts`. Nothing of size rows x columns is built, so a batch
+    costs O(its ratings) whatever the number of columns. `HEMAAE` trains on these when the
+    data are sparse (see its `batch_format`).
+
+    Args:
+        rows: as for `RowBatches`.
+        targets: as for `RowBatches`.
+        batch_size: rows per batch.
+        shuffle: reshuffle every epoch (seeded, the order of `RowBatches`).
+        seed: seed of the shuffling.
+        extras: per-row arrays carried with the rows (e.g. mining features and labels).
+        remainder: `"keep"` or `"drop"`; `"pad"` adds rows without ratings.
+        shard: `(index, count)` as for `RowBatches`.
+        **kwargs: `keras.utils.PyDataset` arguments.
+
+    Returns:
+        A `keras.utils.PyDataset` of dict batches (`(inputs, targets)` with targets).
+
+    Raises:
+        ValueError: as `RowBatches`.
+
+    Examples:
+        >>> import numpy as np
+        >>> rows = np.array([[1, 0, 0], [0, 2, 3]], "float32")
+        >>> batch = SparseRowBatches(rows, batch_size=2)[0]
+        >>> batch["columns"][:3].tolist(), batch["values"][:3].tolist()
+        ([0, 1, 2], [1.0, 2.0, 3.0])
+        >>> batch["row_counts"].tolist()
+        [1.0, 2.0]
+        >>> len(batch["values"])  # padded to a bucket size
+        8
+    """
+
+    def __getitem__(self, index):
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch index {index} out of range for {len(self)} batches")
+        indices = self._local(self.batch_indices(index))
+        inputs = sparse_rows(self.rows, indices)
+        for name, values in self.extras.items():
+            inputs[name] = values[np.maximum(indices, 0)]
+        if self.targets is None:
+            return inputs
+        targets = sparse_rows(self.targets, indices)
+        del targets["row_counts"]
+        return inputs, targets
+
+
+def sparse_rows(csr, indices):
+    """Entries of rows `indices` of a CSR matrix as a padded coordinate dict (-1: empty row).
+
+    Returns:
+        `{"row_ids": int32, "columns": int32, "values": float32, "row_counts": float32}`;
+        the first three are padded with zero-valued entries to `bucket_size(entries)`.
+
+    Examples:
+        >>> import scipy.sparse as sp
+        >>> out = sparse_rows(sp.csr_array([[0.0, 2.0], [3.0, 4.0]]), np.array([1, -1]))
+        >>> out["row_ids"][:2].tolist(), out["values"][:2].tolist(), out["row_counts"].tolist()
+        ([0, 0], [3.0, 4.0], [2.0, 0.0])
+    """
+    indices = np.asarray(indices)
+    real = indices >= 0
+    starts = np.where(real, csr.indptr[np.maximum(indices, 0)], 0)
+    counts = np.where(real, csr.indptr[np.maximum(indices, 0) + 1] - starts, 0)
+    total = int(counts.sum())
+    size = bucket_size(total)
+    # Position of every entry in csr.data: its row's start plus its rank within the row.
+    row_ids = np.repeat(np.arange(len(indices), dtype="int32"), counts)
+    offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    positions = np.repeat(starts, counts) + offsets
+    out = {
+        "row_ids": np.zeros(size, "int32"),
+        "columns": np.zeros(size, "int32"),
+        "values": np.zeros(size, "float32"),
+        "row_counts": counts.astype("float32"),
+    }
+    out["row_ids"][:total] = row_ids
+    out["columns"][:total] = csr.indices[positions]
+    out["values"][:total] = csr.data[positions]
+    return out
+
+
+def is_sparse_batch(x):
+    """Whether `x` is a batch of `SparseRowBatches` (a coordinate dict)."""
+    return isinstance(x, dict) and "columns" in x
+
+
+def density(rows):
+    """Share of observed (stored, non-zero) entries of a matrix.
+
+    Examples:
+        >>> density(np.array([[1.0, 0.0], [0.0, 0.0]]))
+        0.25
+    """
+    n_cells = rows.shape[0] * rows.shape[1]
+    stored = rows.count_nonzero() if hasattr(rows, "count_nonzero") else np.count_nonzero(rows)
+    return float(stored / n_cells) if n_cells else 0.0
+
+
 def densify(csr, indices):
     """Dense float32 rows `indices` of a CSR matrix; index `-1` gives an all-zero row.
 
@@ -369,6 +491,7 @@ def make_row_batches(
     extras=None,
     training=True,
     first_epoch=0,
+    sparse=False,
 ):
     """Batches of `rows` for `fit` / `evaluate` / `predict` on the active backend.
 
@@ -388,14 +511,26 @@ def make_row_batches(
         training: whether the batches are for training (see above).
         first_epoch: the epoch training starts at (`fit`'s `initial_epoch`), so that a resumed
             run sees the batch order of an uninterrupted one.
+        sparse: coordinate-list batches (`SparseRowBatches`, any backend) instead of dense
+            blocks; not under a multi-device `keras.distribution`.
 
     Returns:
-        A `tf.data.Dataset` or a `RowBatches`.
+        A `tf.data.Dataset`, a `RowBatches` or a `SparseRowBatches`.
 
     Raises:
-        ValueError: if `batch_size` does not split evenly over the distribution's devices.
+        ValueError: if `batch_size` does not split evenly over the distribution's devices, or
+            for sparse batches under a multi-device distribution.
     """
     process, processes, devices = distribution_layout()
+    if sparse:
+        if devices > 1:
+            raise ValueError(
+                "Sparse batches cannot be split between the devices of a keras.distribution "
+                "(their entry lists have no per-device layout); use dense batches."
+            )
+        batches = SparseRowBatches(rows, targets, batch_size, shuffle, seed, extras)
+        batches.epoch = int(first_epoch)
+        return batches
     if devices == 1 and keras.backend.backend() == "tensorflow":
         return row_dataset(rows, targets, batch_size, shuffle, seed, extras, first_epoch)
     remainder = "keep"

@@ -1,5 +1,5 @@
-"""Public rating data sets (MovieLens); the loaders use NumPy and pandas only."""
+"""Rating data sets: MovieLens loaders (NumPy and pandas) and synthetic ratings generators."""
 
-from keras_hem.datasets import movielens
+from keras_hem.datasets import movielens, synthetic
 
-__all__ = ["movielens"]
+__all__ = ["movielens", "synthetic"]

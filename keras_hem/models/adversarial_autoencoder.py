@@ -334,9 +334,26 @@ class AdversarialAutoencoder(keras.Model):
         precomputed = {}
         if isinstance(x, dict):
             precomputed = {k: v for k, v in x.items() if k in ("features", "labels")}
-            x = x["ratings"]
-        x = ops.cast(x, "float32")
-        return x, x if y is None else ops.cast(y, "float32"), precomputed
+            if "ratings" in x:
+                x = x["ratings"]
+            else:  # a sparse batch: the coordinate lists stay a dict (see `_encode`)
+                x = {k: v for k, v in x.items() if k not in precomputed}
+        if not isinstance(x, dict):
+            x = ops.cast(x, "float32")
+        if y is not None and not isinstance(y, dict):
+            y = ops.cast(y, "float32")
+        return x, x if y is None else y, precomputed
+
+    def _encode(self, x, training):
+        """The codes of a batch of rows. Subclasses may accept other batch kinds (sparse)."""
+        return self.encoder(x, training=training)
+
+    def _decode_at(self, codes, target, training):
+        """`(true, predicted)` ratings at the target's entries.
+
+        Here every entry of the dense target; the masked loss skips the unobserved ones.
+        """
+        return target, ops.cast(self.decoder(codes, training=training), "float32")
 
     def _mine(self, x, codes, precomputed):
         features = precomputed.get("features")
@@ -358,8 +375,8 @@ class AdversarialAutoencoder(keras.Model):
         return self.l2 / 2 * sum(ops.sum(ops.square(ops.cast(k, "float32"))) for k in kernels)
 
     def _reconstruction_losses(self, x, target, training, precomputed):
-        codes = self.encoder(x, training=training)
-        reconstruction = ops.cast(self.decoder(codes, training=training), "float32")
+        codes = self._encode(x, training)
+        target, reconstruction = self._decode_at(codes, target, training)
         recon = masked_squared_error(target, reconstruction, self.missing_value)
         # Mining feeds both the triplet loss and the adversary; skip it when neither is on.
         mining = self.miner is not None and (self.triplet_weight > 0 or self.adversarial_weight > 0)
@@ -371,7 +388,7 @@ class AdversarialAutoencoder(keras.Model):
         auxiliary = self._auxiliary_loss(x, codes, training)
         total = recon + self._kernel_penalty() + self.triplet_weight * triplet + auxiliary
         losses = {"loss": total, "reconstruction_loss": recon, "triplet_loss": triplet}
-        return losses, codes, reconstruction, triplets
+        return losses, codes, reconstruction, triplets, target
 
     def _pairs(self, codes, triplets, forged_codes):
         anchors, positives, negatives, valid = triplets
@@ -431,7 +448,7 @@ class AdversarialAutoencoder(keras.Model):
         simultaneous = adversary and self.adversarial_update == "simultaneous"
 
         def reconstruction():
-            losses, codes, reconstruction, triplets = self._reconstruction_losses(
+            losses, codes, reconstruction, triplets, true = self._reconstruction_losses(
                 x, target, training=True, precomputed=precomputed
             )
             total, g_loss = losses["loss"], 0.0
@@ -440,9 +457,9 @@ class AdversarialAutoencoder(keras.Model):
                 _, forged, weight = self._pairs(ops.stop_gradient(codes), triplets, codes)
                 g_loss = self._generator_loss(forged, weight, training=False)
                 total = total + self.adversarial_weight * g_loss
-            return total, (losses, codes, reconstruction, triplets, g_loss)
+            return total, (losses, codes, reconstruction, triplets, g_loss, true)
 
-        losses, codes, reconstruction, triplets, g_loss = minimize(
+        losses, codes, reconstruction, triplets, g_loss, true = minimize(
             reconstruction, self._autoencoder_variables(), self.autoencoder_optimizer
         )
         d_loss = 0.0
@@ -455,7 +472,7 @@ class AdversarialAutoencoder(keras.Model):
                 return loss, loss
 
             def generator():
-                generated = ops.cast(self.encoder(x, training=True), "float32")
+                generated = ops.cast(self._encode(x, training=True), "float32")
                 _, forged_now, weight_now = self._pairs(fixed_codes, triplets, generated)
                 loss = self._generator_loss(forged_now, weight_now, training=False)
                 return self.adversarial_weight * loss, loss
@@ -469,7 +486,7 @@ class AdversarialAutoencoder(keras.Model):
                 )
         return run(
             lambda: self._update_metrics(
-                target, reconstruction, d_loss=d_loss, g_loss=g_loss, **losses
+                true, reconstruction, d_loss=d_loss, g_loss=g_loss, **losses
             )
         )
 
@@ -483,7 +500,7 @@ class AdversarialAutoencoder(keras.Model):
             The logs.
         """
         x, target, precomputed = self._split(data)
-        losses, codes, reconstruction, triplets = self._reconstruction_losses(
+        losses, codes, reconstruction, triplets, target = self._reconstruction_losses(
             x, target, training=False, precomputed=precomputed
         )
         d_loss = g_loss = 0.0

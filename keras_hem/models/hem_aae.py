@@ -4,17 +4,39 @@ import contextlib
 
 import keras
 import numpy as np
+from keras import ops
 
-from keras_hem.data.pipeline import EpochSync, RowBatches, is_dataset, make_row_batches
+from keras_hem.data.pipeline import (
+    EpochSync,
+    RowBatches,
+    as_csr,
+    density,
+    distribution_layout,
+    is_dataset,
+    is_sparse_batch,
+    make_row_batches,
+    sparse_rows,
+)
+from keras_hem.data.row_features import mean_model_features, row_labels
 from keras_hem.layers.mean_model import MeanModel
 from keras_hem.layers.mean_model_labeler import MeanModelLabeler, observed_values
+from keras_hem.layers.output_dense import OutputDense
 from keras_hem.mining.protocol import check_miner
 from keras_hem.mining.triplet_hard_miner import TripletHardMiner
 from keras_hem.models.adversarial_autoencoder import AdversarialAutoencoder
+from keras_hem.ops import gather_columns, pair_dot, sparse_dense_matmul
 
 ORIENTATIONS = ("item", "user")
 OUTPUT_ACTIVATIONS = ("identity", "sigmoid")
 MINING_FEATURES = ("mean_model", "codes")
+BATCH_FORMATS = ("auto", "dense", "sparse")
+# `batch_format="auto"` trains on sparse batches below this share of observed entries. Chosen
+# by measurement (benchmarks/bench_scale.py, hidden 400, batch 256, 2 CPU cores): at 4.5%
+# (ML-1M's shape) a sparse step took 1.6x as long as a dense one, at 1.3% (ML-10M's) a dense
+# step took 1.9x as long as a sparse one; the two cross near 2.7%.
+SPARSE_DENSITY = 0.02
+# Rows per chunk when encoding or scoring outside `fit`.
+_CHUNK = 4096
 
 
 @keras.saving.register_keras_serializable(package="keras_hem")
@@ -62,6 +84,16 @@ class HEMAAE(AdversarialAutoencoder):
             a user chooses to rate, so it ranks poorly over the full catalogue; with
             `ranking_weight > 0`, `ranking_scores()` gives top-N scores. 0 (default) is the
             paper's model.
+        batch_format: how training and evaluation batches hold the ratings. `"dense"`:
+            `(batch, n)` blocks, the decoder evaluated at every entry. `"sparse"`: the
+            observed entries only (`keras_hem.data.pipeline.SparseRowBatches`): the encoder
+            is a sparse product and the decoder is evaluated at the observed entries alone,
+            which is all that eq 9 needs, so a step costs O(ratings x hidden) instead of
+            O(rows x n x hidden). Same losses and gradients. `"auto"` (default) picks sparse
+            below `SPARSE_DENSITY` (2%) observed entries, where it is the faster (measured),
+            unless the model has a ranking head
+            (which scores every entry) or runs under a multi-device `keras.distribution`
+            (whose devices split dense blocks).
         adversarial_update: `"alternating"` (default; the paper's order) or `"simultaneous"`
             (the generator loss shares the reconstruction phase's gradient step: one encoder
             pass fewer per batch); see `AdversarialAutoencoder`.
@@ -117,8 +149,18 @@ class HEMAAE(AdversarialAutoencoder):
         output_bias_init="zeros",
         miner=None,
         adversarial_update="alternating",
+        batch_format="auto",
         **kwargs,
     ):
+        if batch_format not in BATCH_FORMATS:
+            raise ValueError(
+                f"`batch_format` must be one of {BATCH_FORMATS}, got batch_format={batch_format!r}."
+            )
+        if batch_format == "sparse" and ranking_weight > 0:
+            raise ValueError(
+                "batch_format='sparse' cannot train the ranking head (ranking_weight="
+                f"{ranking_weight!r}), whose loss covers every entry; use 'dense' or 'auto'."
+            )
         if output_bias_init not in ("zeros", "mean"):
             raise ValueError(
                 "`output_bias_init` must be 'zeros' or 'mean', "
@@ -186,6 +228,7 @@ class HEMAAE(AdversarialAutoencoder):
         self.output_bias_init = output_bias_init
         self.ranking_weight = float(ranking_weight)
         self.custom_miner = miner is not None
+        self.batch_format = batch_format
         self.observation_decoder = None
 
     def build(self, input_shape):
@@ -199,12 +242,12 @@ class HEMAAE(AdversarialAutoencoder):
         if self.output_activation == "sigmoid":
             low, high = self.rating_scale
             decoder_layers += [
-                self._dense(n, "sigmoid", 1, dtype="float32"),
+                self._dense(n, "sigmoid", 1, dtype="float32", layer=OutputDense),
                 keras.layers.Rescaling(high - low, offset=low, dtype="float32"),
             ]
         else:
             # Predicted ratings stay float32 under mixed precision (float16 has 3 digits).
-            decoder_layers.append(self._dense(n, None, 1, dtype="float32"))
+            decoder_layers.append(self._dense(n, None, 1, dtype="float32", layer=OutputDense))
         self.decoder = keras.Sequential(decoder_layers, name="decoder")
         self.discriminator = keras.Sequential(
             [
@@ -264,19 +307,163 @@ class HEMAAE(AdversarialAutoencoder):
         out = head.predict(batches, **kwargs)[: x.shape[0]]
         return out.T if self.orientation == "user" else out
 
-    def _dense(self, units, activation, offset, dtype=None):
+    def _dense(self, units, activation, offset, dtype=None, layer=keras.layers.Dense):
         seed = None if self.seed is None else self.seed + offset
-        return keras.layers.Dense(
+        return layer(
             units,
             activation=activation,
             kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
             dtype=dtype,
         )
 
+    # -- sparse batches ---------------------------------------------------------------------
+
+    def _encode(self, x, training):
+        if not is_sparse_batch(x):
+            return super()._encode(x, training)
+        # The encoder's Dense layer as a sparse product: sum of kernel rows weighted by ratings.
+        layer = self.encoder.layers[0]
+        dtype = layer.compute_dtype
+        n_rows = ops.shape(x["row_counts"])[0]
+        kernel = ops.cast(layer.kernel, dtype)
+        product = sparse_dense_matmul(x["row_ids"], x["columns"], x["values"], kernel, n_rows)
+        return layer.activation(product + ops.cast(layer.bias, dtype))
+
+    def _decode_at(self, codes, target, training):
+        if not is_sparse_batch(target):
+            return super()._decode_at(codes, target, training)
+        predicted = self._decode_entries(codes, target["row_ids"], target["columns"])
+        return target["values"], predicted
+
+    def _decode_entries(self, codes, rows, columns):
+        """The decoder's output at entries `(rows, columns)` only (`rows` index `codes`)."""
+        layer = self.decoder.layers[0]
+        codes = ops.cast(codes, layer.compute_dtype)
+        logits = pair_dot(codes, rows, layer.kernel, columns) + ops.take(layer.bias, columns)
+        return self._finish_decoder(layer.activation(logits))
+
+    def _finish_decoder(self, values):
+        # The layers after the output Dense (the sigmoid's rescaling) act entry by entry.
+        for layer in self.decoder.layers[1:]:
+            values = layer(values)
+        return ops.cast(values, "float32")
+
+    def uses_sparse_batches(self, rows):
+        """Whether `fit` and `evaluate` batch `rows` sparsely (see `batch_format`).
+
+        Args:
+            rows: the rows as given to `fit` (a matrix in the model's orientation).
+
+        Returns:
+            bool.
+
+        Raises:
+            ValueError: for `batch_format="sparse"` under several replicas or devices.
+        """
+        replicated = self._replicas() > 1 or distribution_layout()[2] > 1
+        if self.batch_format == "sparse" and replicated:
+            raise ValueError(
+                "batch_format='sparse' cannot split its batches between replicas or devices "
+                "(their entry lists have no per-device layout); use 'dense' or 'auto'."
+            )
+        if self.batch_format != "auto":
+            return self.batch_format == "sparse"
+        return (
+            self.observation_decoder is None and not replicated and density(rows) < SPARSE_DENSITY
+        )
+
+    def _replicas(self):
+        # A tf.distribute strategy (the TensorFlow trainer's own data parallelism).
+        strategy = getattr(self, "distribute_strategy", None)
+        return getattr(strategy, "num_replicas_in_sync", 1)
+
+    # -- scoring parts of the matrix (bounded memory) --------------------------------------
+
+    def encode(self, x, batch_size=None):
+        """The latent codes of rows `x`, computed from their observed entries.
+
+        Args:
+            x: rows in the model's orientation (items x users for `orientation="item"`): a
+                NumPy array, `scipy.sparse` matrix or `RatingMatrix`, as for `fit`.
+            batch_size: rows per step (default 4096); memory grows with the ratings of a
+                step, not with its width.
+
+        Returns:
+            float32 NumPy array `(n_rows, hidden)`.
+        """
+        rows = as_csr(self._rows(x, "x", orient=False))
+        self._ensure_built(rows)
+        size = batch_size or _CHUNK
+        codes = [
+            ops.convert_to_numpy(
+                self._encode(sparse_rows(rows, np.arange(a, min(a + size, rows.shape[0]))), False)
+            )
+            for a in range(0, rows.shape[0], size)
+        ]
+        return np.concatenate(codes).astype("float32")
+
+    def decode(self, codes, columns=None):
+        """Reconstructed ratings (unclipped) of `codes` at some columns, or all of them.
+
+        Args:
+            codes: `(n, hidden)` codes from `encode`.
+            columns: optional int array of column indices (users, for item rows).
+
+        Returns:
+            float32 NumPy array `(n, len(columns))` (`(n, n_columns)` without `columns`).
+        """
+        layer = self.decoder.layers[0]
+        columns = None if columns is None else np.asarray(columns, "int32")
+        codes = ops.cast(codes, layer.compute_dtype)
+        logits = gather_columns(codes, layer.kernel, columns)
+        bias = layer.bias if columns is None else ops.take(layer.bias, columns)
+        return ops.convert_to_numpy(self._finish_decoder(layer.activation(logits + bias)))
+
+    def decode_pairs(self, codes, columns):
+        """Reconstructed ratings (unclipped) of one `(code, column)` pair per entry.
+
+        Args:
+            codes: `(p, hidden)` codes, one per pair (e.g. `encode(...)[item_indices]`).
+            columns: int array `(p,)`, the column of each pair.
+
+        Returns:
+            float32 NumPy array `(p,)`.
+        """
+        rows = np.arange(len(codes), dtype="int32")
+        return ops.convert_to_numpy(self._decode_entries(codes, rows, np.asarray(columns, "int32")))
+
+    def observation_scores(self, codes, columns=None):
+        """The ranking head's probability that entries are observed, from `encode`'s codes.
+
+        Args:
+            codes: `(n, hidden)` codes.
+            columns: optional int array of column indices.
+
+        Returns:
+            float32 NumPy array `(n, len(columns))`.
+
+        Raises:
+            ValueError: if the model has no ranking head.
+        """
+        if self.observation_decoder is None:
+            raise ValueError(
+                "observation_scores() needs a ranking head: build with ranking_weight > 0."
+            )
+        layer = self.observation_decoder.layers[0]
+        columns = None if columns is None else np.asarray(columns, "int32")
+        # A Dense kernel is (hidden, n): its transpose has one row per column.
+        kernel = ops.transpose(layer.kernel)
+        logits = gather_columns(ops.cast(codes, "float32"), kernel, columns)
+        bias = layer.bias if columns is None else ops.take(layer.bias, columns)
+        return ops.convert_to_numpy(ops.sigmoid(logits + bias))
+
     # -- data handling ----------------------------------------------------------------------
 
-    def _rows(self, data, name):
-        """Rows as a NumPy array or CSR matrix in the model's orientation, validated."""
+    def _rows(self, data, name, orient=True):
+        """Rows as a NumPy array or CSR matrix in the model's orientation, validated.
+
+        `orient=False`: `data` is in the model's orientation already (its own rows).
+        """
         if data is None or is_dataset(data):
             return data
         if hasattr(data, "to_item_user_csr"):  # RatingMatrix
@@ -291,7 +478,7 @@ class HEMAAE(AdversarialAutoencoder):
             data = np.asarray(data, dtype="float32")
             if data.ndim != 2:
                 raise ValueError(f"`{name}` must be a 2-D rating matrix, got shape {data.shape}.")
-        if self.orientation == "user":
+        if self.orientation == "user" and orient:
             data = data.T
         _validate_ratings(data, name)
         if self.built and data.shape[1] != self.encoder.input_shape[-1]:
@@ -315,11 +502,13 @@ class HEMAAE(AdversarialAutoencoder):
         if first_fit and self.output_bias_init == "mean":
             self._centre_output_bias()
         shuffle = kwargs.pop("shuffle", True)
+        sparse = False
         if is_dataset(x):
             shuffle = False  # a dataset's own order is kept, as Keras does
         else:
             batch_size = batch_size or 256
             n_rows = x.shape[0]
+            sparse = self.uses_sparse_batches(x)
             x = make_row_batches(
                 x,
                 y,
@@ -328,6 +517,7 @@ class HEMAAE(AdversarialAutoencoder):
                 self.seed or 0,
                 self._mining_inputs(x),
                 first_epoch=kwargs.get("initial_epoch", 0),
+                sparse=sparse,
             )
             if isinstance(x, RowBatches):
                 callbacks = [*(kwargs.pop("callbacks", None) or []), EpochSync(x)]
@@ -347,6 +537,7 @@ class HEMAAE(AdversarialAutoencoder):
                 kwargs.pop("validation_batch_size", None) or 1024,
                 extras=self._mining_inputs(inputs),
                 training=False,
+                sparse=sparse or self.uses_sparse_batches(inputs),
             )
         return super().fit(
             x,
@@ -365,14 +556,13 @@ class HEMAAE(AdversarialAutoencoder):
         """
         if self.miner is None or (self.triplet_weight == 0 and self.adversarial_weight == 0):
             return None
-        features, labels = [], []
-        for batch in RowBatches(rows, batch_size=1024):
-            if self.feature_layer is not None:
-                features.append(keras.ops.convert_to_numpy(self.feature_layer(batch)))
-            labels.append(keras.ops.convert_to_numpy(self.labeler(batch)))
-        inputs = {"labels": np.concatenate(labels)}
-        if features:
-            inputs["features"] = np.concatenate(features)
+        # From the CSR entries: O(ratings x depth), never a dense (rows, n) block.
+        thresholds = keras.ops.convert_to_numpy(self.labeler.thresholds)
+        inputs = {"labels": row_labels(rows, thresholds)}
+        if self.feature_layer is not None:
+            inputs["features"] = mean_model_features(
+                rows, self.feature_layer.depth, self.feature_layer.fill_value
+            )
         return inputs
 
     def _ensure_built(self, x):
@@ -432,7 +622,10 @@ class HEMAAE(AdversarialAutoencoder):
         self._ensure_built(x)
         if not is_dataset(x):
             extras = self._mining_inputs(x)
-            x = make_row_batches(x, y, batch_size or 1024, extras=extras, training=False)
+            sparse = self.uses_sparse_batches(x)
+            x = make_row_batches(
+                x, y, batch_size or 1024, extras=extras, training=False, sparse=sparse
+            )
             y = None
         return super().evaluate(x, y, **kwargs)
 
@@ -457,6 +650,7 @@ class HEMAAE(AdversarialAutoencoder):
             "output_bias_init": self.output_bias_init,
             "ranking_weight": self.ranking_weight,
             "adversarial_update": self.adversarial_update,
+            "batch_format": self.batch_format,
         }
         if self.custom_miner:
             config["miner"] = keras.saving.serialize_keras_object(self.miner)

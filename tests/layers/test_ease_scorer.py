@@ -142,3 +142,115 @@ def test_sparse_input_ignores_stored_zeros_and_sums_duplicates():
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(a.item_weights), keras.ops.convert_to_numpy(b.item_weights)
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Catalogues above the memory bound: EASE on the most-rated items
+
+
+def popular_ratings(seed=4, n_users=60, n_items=12):
+    """Interactions whose items have distinct popularity (item j kept with a falling rate)."""
+    rng = np.random.default_rng(seed)
+    rates = np.linspace(0.9, 0.1, n_items)
+    return (rng.random((n_users, n_items)) < rates).astype("float32") * 4
+
+
+def test_restricted_ease_is_exact_ease_on_the_most_rated_items():
+    ratings = popular_ratings()
+    counts = (ratings != 0).sum(axis=0)
+    kept = np.sort(np.argsort(-counts, kind="stable")[:5])
+    scorer = EASEScorer(l2=3.0, max_items=5)
+    scorer.adapt(sp.csr_array(ratings))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(scorer.kept_items), kept)
+    weights = keras.ops.convert_to_numpy(scorer.item_weights)
+    np.testing.assert_allclose(weights, reference_weights(ratings[:, kept], 3.0), atol=1e-5)
+    # The other items score 0 and add nothing to the kept items' scores.
+    expected = np.zeros(ratings.shape)
+    expected[:, kept] = (ratings[:, kept] != 0) @ weights
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(scorer(ratings)), expected, atol=1e-5)
+
+
+def test_sparse_scores_equal_the_layer():
+    from keras_hem.layers.ease_scorer import binary_interactions, ease_scores
+
+    ratings = popular_ratings(seed=5)
+    scorer = EASEScorer(l2=2.0, max_items=7)
+    scorer.adapt(ratings)
+    kept = keras.ops.convert_to_numpy(scorer.kept_items)
+    weights = keras.ops.convert_to_numpy(scorer.item_weights)
+    got = ease_scores(binary_interactions(ratings[:9]), kept, weights, ratings.shape[1])
+    np.testing.assert_allclose(got, keras.ops.convert_to_numpy(scorer(ratings[:9])), atol=1e-5)
+
+
+def test_most_rated_items_breaks_ties_by_index():
+    from keras_hem.layers.ease_scorer import most_rated_items
+
+    interactions = sp.csr_array(np.array([[1, 1, 1, 0, 1], [0, 1, 1, 1, 0], [0, 0, 0, 1, 1]]))
+    # Counts: 1, 2, 2, 2, 2 -> the first three items with 2 win the tie.
+    assert most_rated_items(interactions, 3).tolist() == [1, 2, 3]
+    assert most_rated_items(interactions, 10).tolist() == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("memory", "expected"),
+    [
+        (16 << 30, 16384),  # 16 GiB: a quarter is 4 GiB = 16 B x 16384^2
+        (128 << 30, 46340),  # floor(sqrt(32 GiB / 16 B))
+        (1000, 3),  # floor(sqrt(250 / 16))
+        (1, 1),  # never below one item
+    ],
+)
+def test_memory_bound_picks_the_number_of_items(monkeypatch, memory, expected):
+    from keras_hem.layers import ease_scorer
+
+    monkeypatch.setattr(ease_scorer, "physical_memory", lambda: memory)
+    assert ease_scorer.max_items_for_memory() == expected
+    # The bound is the largest M whose M x M matrices (16 bytes a cell) fit in a quarter.
+    assert 16 * expected**2 <= max(memory / 4, 16)
+    assert 16 * (expected + 1) ** 2 > memory / 4
+    layer = EASEScorer()
+    layer.build((None, 20))
+    assert layer.item_weights.shape == (min(20, expected),) * 2
+    # The default also caps M at DEFAULT_MAX_ITEMS; it is pinned for loading elsewhere.
+    assert layer.get_config()["max_items"] == min(expected, ease_scorer.DEFAULT_MAX_ITEMS)
+
+
+def test_physical_memory_reads_the_os(monkeypatch):
+    from keras_hem.layers import ease_scorer
+
+    values = {"SC_PHYS_PAGES": 1000, "SC_PAGE_SIZE": 4096}
+    monkeypatch.setattr(ease_scorer.os, "sysconf", values.__getitem__)
+    assert ease_scorer.physical_memory() == 4_096_000
+    monkeypatch.setattr(ease_scorer.os, "sysconf", lambda name: -1)
+    assert ease_scorer.physical_memory() == 8 << 30
+
+
+def test_bad_memory_arguments():
+    from keras_hem.layers.ease_scorer import max_items_for_memory
+
+    with pytest.raises(ValueError, match="memory=0"):
+        max_items_for_memory(memory=0)
+    with pytest.raises(ValueError, match="fraction=1.5"):
+        max_items_for_memory(memory=1 << 30, fraction=1.5)
+    with pytest.raises(ValueError, match="max_items=0"):
+        EASEScorer(max_items=0)
+    with pytest.raises(ValueError, match="max_items=2.0"):
+        EASEScorer(max_items=2.0)
+
+
+def test_restricted_layer_saves_loads_and_compiles(tmp_path):
+    ratings = popular_ratings(seed=6)
+    inputs = keras.Input((ratings.shape[1],))
+    model = keras.Model(inputs, EASEScorer(l2=2.0, max_items=4, name="ease")(inputs))
+    model.get_layer("ease").adapt(ratings)
+    path = tmp_path / "ease.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.get_layer("ease").max_items == 4
+    np.testing.assert_array_equal(
+        loaded.predict(ratings, verbose=0), model.predict(ratings, verbose=0)
+    )
+    loaded.compile(jit_compile=True)
+    np.testing.assert_allclose(
+        loaded.predict(ratings, verbose=0), model.predict(ratings, verbose=0), atol=1e-6
+    )
