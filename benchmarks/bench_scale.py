@@ -18,12 +18,16 @@ count against the next):
   jit-compiled). Each format first runs a few untimed steps (compiling the step for the
   padded batch sizes), then `--rounds` rounds; every round times `--steps` sparse steps and
   `--dense-steps` dense ones, in an order that alternates between rounds. A step's time is
-  the gap between two consecutive `on_train_batch_end` calls. Reported per format: the median
-  step over all rounds and the epoch it implies (`median step x ceil(items / batch)` steps),
-  and per round the dense/sparse ratio of the round's median steps (median and minimum over
-  rounds). The per-`fit` setup (the mining inputs of every row, computed once per `fit`
-  from the CSR matrix) is timed apart (`setup_seconds`).
-* **Whole pipeline** (`pipeline`): peak resident memory (`ru_maxrss`) and wall time of
+  the gap between two consecutive `on_train_batch_end` calls. A third variant,
+  `sparse_large_batch`, times sparse steps of `--large-batch` items (default 1024; 0: off),
+  which amortise the per-step passes over the weights (the optimizer's update). Reported
+  per format: the median step over all rounds and the epoch it implies
+  (`median step x ceil(items / batch)` steps), and per round the dense/sparse ratio of the
+  round's median steps (median and minimum over rounds). The per-`fit` setup (the mining
+  inputs of every row, computed once per `fit` from the CSR matrix) is timed apart
+  (`setup_seconds`).
+* **Whole pipeline** (`pipeline`): peak resident memory (`ru_maxrss`; its wall times go to
+  the JSON file only, as this part may run beside other work) of
   `Recommender(hidden, epochs=1, batch_size, seed=0).fit(table)` (one epoch with its 10%
   validation slice; `batch_format` left at `"auto"`), then `recommend(every user, k=10)`, then
   `predict` of 1,000,000 random (user, item) pairs, from a ratings table. The peak includes
@@ -31,8 +35,8 @@ count against the next):
 
 `--parts` runs one kind only; with `--merge` the results file keeps what it holds for the
 others (so that the timings can run on an idle machine and the memory runs beside other
-work). Writes the JSON results file, the same table in markdown beside it (`scale.md`, included in
-the docs) and a log-log plot of the epoch time against the number of ratings.
+work). Writes the JSON results file, the same table in markdown beside it (`scale.md`,
+included in the docs) and a log-log plot of the epoch time against the number of ratings.
 """
 
 from __future__ import annotations
@@ -272,8 +276,8 @@ def linear_check(epochs):
 def markdown(result):
     lines = [
         "| shape | ratings | density | sparse step (s) | sparse epoch (s) | dense epoch (s) "
-        "| dense/sparse step | sparse epoch, large batches (s) | peak RSS (GB) "
-        "| fit / recommend-all / predict 1M (s) |",
+        "| dense/sparse step | sparse epoch, large batches (s) | peak RSS, whole pipeline (GB) "
+        "| pipeline batches |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for shape, epoch in result["epoch"].items():  # pipeline-only shapes are not shown
@@ -281,18 +285,12 @@ def markdown(result):
         big = epoch.get("sparse_large_batch")
         large = f"{big['epoch_seconds']:.1f} (batch {big['batch']})" if big else "-"
         rss = f"{pipe['peak_rss_gb']:.2f}" if pipe else "-"
-        times = (
-            f"{pipe['fit_seconds']:.0f} / {pipe['recommend_all_seconds']:.0f} / "
-            f"{pipe['predict_1m_seconds']:.1f}"
-            if pipe
-            else "-"
-        )
         lines.append(
             f"| {shape} | {epoch['n_ratings']:,} | {epoch['density']:.2%} "
             f"| {epoch['sparse']['median_step_seconds']:.3f} "
             f"| {epoch['sparse']['epoch_seconds']:.1f} | {epoch['dense']['epoch_seconds']:.1f} "
-            f"| {epoch['dense_over_sparse_step']['median']:.1f}x "
-            f"| {large} | {rss} | {times} |"
+            f"| {epoch['dense_over_sparse_step']['median']:.2f}x "
+            f"| {large} | {rss} | {pipe['batch_format'] if pipe else '-'} |"
         )
     ratio = result.get("epoch_ratio_25m_10m")
     if ratio is not None:

@@ -54,9 +54,9 @@ Writes `results/speed_<backend>.json` (`--smoke`: `speed_<backend>_smoke.json`; 
 another folder, or the file itself) and prints a markdown table, followed by the JAX/TF epoch
 ratios when both backends' files are in that folder. Serving (`--serving`): a `Recommender`
 fitted for one epoch on the same rows, median of 3 calls of each of `predict_all`,
-`ease_fit`, `ease_scores_all`, `top10_all_users` (every user's top 10 from the cached scores)
-and `predict_pairs` (1,000,000 pairs); written into the same file, keeping its training
-figures.
+`ease_fit`, `ease_scores_all`, `top10_all_users` (every user's top 10, scored a chunk of users
+at a time: nothing is cached) and `predict_pairs` (1,000,000 pairs); written into the same
+file, keeping its training figures.
 """
 
 import argparse

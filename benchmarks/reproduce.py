@@ -133,11 +133,23 @@ def parse_args(argv=None):
 
 
 def command_line(argv=None):
-    """The command as typed, with KERAS_HEM_DATA when it is set."""
+    """The command as typed, with `KERAS_HEM_DATA=...` when it is set (its value left out)."""
     words = ["python", "benchmarks/reproduce.py", *(sys.argv[1:] if argv is None else argv)]
     data = os.environ.get(movielens.ENV_DATA_DIR)
-    prefix = f"{movielens.ENV_DATA_DIR}={shlex.quote(data)} " if data else ""
+    prefix = f"{movielens.ENV_DATA_DIR}=... " if data else ""
     return prefix + shlex.join(words)
+
+
+def portable(text):
+    """`text` with this machine's data folder written as `$KERAS_HEM_DATA`.
+
+    Results files are published: they name the data by the variable, never by a local path.
+    """
+    data = os.environ.get(movielens.ENV_DATA_DIR)
+    if data:
+        text = text.replace(f"{movielens.ENV_DATA_DIR}={data}", f"{movielens.ENV_DATA_DIR}=...")
+        text = text.replace(data.rstrip("/"), f"${movielens.ENV_DATA_DIR}")
+    return text
 
 
 def load(name):
@@ -149,20 +161,20 @@ def load(name):
     derived = bool(frame.attrs.get("derived", False))
     source = {
         "name": name,
-        "file": str(frame.attrs.get("source")),
+        "file": portable(str(frame.attrs.get("source"))),
         "derived": derived,
         "checksum_verified": True,
         "n_ratings": ratings.n_ratings,
         "n_users": ratings.n_users,
         "n_items": ratings.n_items,
         "scale": list(ratings.scale),
-        "warnings": [str(w.message) for w in caught],
+        "warnings": [portable(str(w.message)) for w in caught],
     }
     if derived:
         source["note"] = (
             "ML-1M ratings read from the derived ratings.csv.gz (all 1,000,209 ratings of the "
-            "original ratings.dat, rebuilt from a MATLAB copy, without timestamps; see "
-            "shared/data/SOURCES.md), not from the official ratings.dat."
+            "original ratings.dat, rebuilt from a MATLAB copy, without timestamps), not from "
+            "the official ratings.dat."
         )
     return ratings, source
 
@@ -348,7 +360,7 @@ def run_dataset(name, args, command):
     json_path = args.out / f"reproduce_{name}{suffix}.json"
     rows, configs, commands = [], {}, [command]
     if args.merge and json_path.exists():
-        old = json.loads(json_path.read_text())
+        old = json.loads(portable(json_path.read_text()))
         if old["data"]["file"] != source["file"]:
             raise SystemExit(f"--merge: {json_path} has another data source.")
         replaced = set(args.models) | {d for d, m in DERIVED.items() if m in args.models}

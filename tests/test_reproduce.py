@@ -38,6 +38,10 @@ def test_main_table_merge_and_targets(reproduce, movielens_dir, tmp_path):
     assert f"- MAE <= 0.695: {mae:.4f}, **{'met' if mae <= 0.695 else 'missed'}**" in table
     assert "| hem_aae_by_ratings | 1 |" in table
     assert "main table (baselines and hem_aae" in table
+    # Published results name the data folder by its variable, never by this machine's path.
+    assert str(movielens_dir) not in (tmp_path / "reproduce_ml-100k_quick.json").read_text()
+    assert str(movielens_dir) not in table
+    assert "$KERAS_HEM_DATA/ml-100k/u.data" in table
 
 
 def test_seeds_add_splits_to_existing_rows(reproduce, movielens_dir, tmp_path):

@@ -31,10 +31,10 @@ OUTPUT_ACTIVATIONS = ("identity", "sigmoid")
 MINING_FEATURES = ("mean_model", "codes")
 BATCH_FORMATS = ("auto", "dense", "sparse")
 # `batch_format="auto"` trains on sparse batches below this share of observed entries. Chosen
-# by measurement (benchmarks/bench_scale.py, hidden 400, batch 256, 2 CPU cores): at 4.5%
-# (ML-1M's shape) a sparse step took 1.6x as long as a dense one, at 1.3% (ML-10M's) a dense
-# step took 1.9x as long as a sparse one; the two cross near 2.7%.
-SPARSE_DENSITY = 0.02
+# by measurement (benchmarks/bench_scale.py, hidden 400, batch 256, 2 CPU cores): a dense step
+# took 0.49x a sparse one at 4.5% (ML-1M's shape), 1.12x at 1.3% (ML-10M's) and 2.3x at 0.26%
+# (ML-25M's); the two cross near 1.6%.
+SPARSE_DENSITY = 0.015
 # Rows per chunk when encoding or scoring outside `fit`.
 _CHUNK = 4096
 
@@ -90,7 +90,7 @@ class HEMAAE(AdversarialAutoencoder):
             is a sparse product and the decoder is evaluated at the observed entries alone,
             which is all that eq 9 needs, so a step costs O(ratings x hidden) instead of
             O(rows x n x hidden). Same losses and gradients. `"auto"` (default) picks sparse
-            below `SPARSE_DENSITY` (2%) observed entries, where it is the faster (measured),
+            below `SPARSE_DENSITY` (1.5%) observed entries, where it is the faster (measured),
             unless the model has a ranking head
             (which scores every entry) or runs under a multi-device `keras.distribution`
             (whose devices split dense blocks).

@@ -65,7 +65,7 @@ def test_auto_picks_sparse_batches_below_the_density_threshold(monkeypatch):
 
 
 def test_a_ranking_head_keeps_auto_dense_and_refuses_forced_sparse():
-    ratings = low_rank_ratings(n_items=400, n_users=300, density=0.01, seed=0)
+    ratings = low_rank_ratings(n_items=600, n_users=500, density=0.008, seed=0)
     assert HEMAAE(hidden=4).uses_sparse_batches(ratings)  # sparse enough
     model = HEMAAE(hidden=4, ranking_weight=0.1)
     model.compile()
@@ -129,7 +129,7 @@ def test_output_dense_starts_as_the_dense_layer_it_replaces(tmp_path):
 
 
 def test_replicated_training_stays_dense(monkeypatch):
-    ratings = low_rank_ratings(n_items=400, n_users=300, density=0.01, seed=0)
+    ratings = low_rank_ratings(n_items=600, n_users=500, density=0.008, seed=0)
     auto, forced = HEMAAE(hidden=4), HEMAAE(hidden=4, batch_format="sparse")
     assert auto.uses_sparse_batches(ratings)
     monkeypatch.setattr(HEMAAE, "_replicas", lambda self: 2)  # e.g. a MirroredStrategy
