@@ -138,9 +138,24 @@ def test_a_real_sigint_stops_the_command_cleanly_and_resume_matches(tmp_path):
     full = run("--out", str(tmp_path / "full"))
     assert full.returncode == 0, full.stderr[-3000:]
 
+    # The interrupted run holds still after its first epoch (checkpoint written) until the
+    # signal comes, so a fast machine cannot finish all epochs before the test signals it.
+    # Patched once the command has loaded Keras its own way (it quiets the backend's start).
+    hold = (
+        "import sys, time; sys.argv[0] = 'keras-hem'\n"  # as `command` has it, before import
+        "from keras_hem import cli; load = cli._recommender_class\n"
+        "def held(self, epoch, logs=None):\n"
+        "    type(self).end(self, epoch, logs)\n"
+        "    while True: time.sleep(0.05)\n"
+        "def patched(args):\n"
+        "    cls = load(args); import keras; CallbackList = keras.callbacks.CallbackList\n"
+        "    CallbackList.end = CallbackList.on_epoch_end; CallbackList.on_epoch_end = held\n"
+        "    return cls\n"
+        "cli._recommender_class = patched\n"
+    )
     out = tmp_path / "run"
     process = subprocess.Popen(
-        [sys.executable, "-c", command, *common, "--out", str(out)],
+        [sys.executable, "-c", hold + command, *common, "--out", str(out)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
