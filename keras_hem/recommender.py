@@ -49,6 +49,7 @@ import pandas as pd
 from keras_hem.checkpoint import ResumableEarlyStopping, TrainingCheckpoint, resume_state
 from keras_hem.data import RatingMatrix, validation
 from keras_hem.data.rating_matrix import _as_column, _check_indices
+from keras_hem.models.adversarial_autoencoder import paper_adam
 from keras_hem.ranking import (
     CHUNK_CELLS,
     PRIOR_RATINGS,
@@ -127,6 +128,8 @@ class Recommender:
             `ease_max_items**2`, in a quarter of the physical memory
             (`keras_hem.layers.ease_scorer.default_max_items`). The fit costs O(M^3) time
             for M kept items.
+        learning_rate: learning rate of the autoencoder's Adam (the paper's Adam otherwise:
+            betas 0.9 / 0.999, epsilon 1e-8; the discriminator keeps the paper's 0.001).
 
     Attributes:
         model: the trained Keras model (`None` before `fit`).
@@ -163,8 +166,17 @@ class Recommender:
         ease_l2=500.0,
         rating_weight=0.03,
         ease_max_items=None,
+        learning_rate=0.001,
     ):
         _check_positive_int(hidden, "hidden")
+        if (
+            isinstance(learning_rate, bool)
+            or not isinstance(learning_rate, numbers.Real)
+            or not 0 < learning_rate < float("inf")
+        ):
+            raise ValueError(
+                f"`learning_rate` must be a positive number, got learning_rate={learning_rate!r}."
+            )
         _check_positive_int(epochs, "epochs")
         _check_positive_int(batch_size, "batch_size")
         _check_positive_int(patience, "patience")
@@ -185,6 +197,7 @@ class Recommender:
         self.seed = int(seed)
         self.validation_fraction = float(validation_fraction or 0.0)
         self.patience = int(patience)
+        self.learning_rate = float(learning_rate)
         if ranking not in RANKINGS:
             raise ValueError(f"`ranking` must be one of {RANKINGS}, got ranking={ranking!r}.")
         if ranking == "head" and not (model_kwargs or {}).get("ranking_weight", 0) > 0:
@@ -244,6 +257,7 @@ class Recommender:
             "ease_l2": self.ease_l2,
             "rating_weight": self.rating_weight,
             "ease_max_items": self.ease_max_items,
+            "learning_rate": self.learning_rate,
         }
 
     @classmethod
@@ -342,7 +356,7 @@ class Recommender:
                 callback.restored_weights = best_weights
         else:
             model = _build_model(self.hidden, self.seed, self.model_kwargs)
-            model.compile()
+            model.compile(autoencoder_optimizer=paper_adam(self.learning_rate))
         extra = list(callbacks or [])
         checkpoint = None
         if checkpoint_dir is not None:

@@ -120,6 +120,8 @@ def model_score(user, item):
         ({"rating_weight": float("nan")}, "rating_weight=nan"),
         ({"ease_max_items": 0}, "ease_max_items=0"),
         ({"ease_max_items": 2.5}, "ease_max_items=2.5"),
+        ({"learning_rate": 0}, "learning_rate=0"),
+        ({"learning_rate": "fast"}, "learning_rate='fast'"),
     ],
 )
 def test_bad_arguments_are_quoted(kwargs, quoted):
@@ -133,6 +135,17 @@ def test_config_round_trip():
     )
     assert rec.get_config()["ease_max_items"] == 9
     assert Recommender.from_config(rec.get_config()).get_config() == rec.get_config()
+
+
+def test_learning_rate_sets_the_autoencoders_adam_only():
+    rec = Recommender(
+        hidden=4, epochs=1, validation_fraction=0, ranking="ratings", learning_rate=3e-4
+    )
+    rec.fit(synthetic_ratings(), verbose=0)
+    optimizers = rec.model.optimizer.members
+    assert float(optimizers["autoencoder"].learning_rate) == pytest.approx(3e-4)
+    assert float(optimizers["discriminator"].learning_rate) == pytest.approx(1e-3)
+    assert Recommender.from_config(rec.get_config()).learning_rate == 3e-4
 
 
 def test_methods_need_a_fitted_recommender():

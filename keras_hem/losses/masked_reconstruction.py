@@ -13,21 +13,26 @@ def observed_mask(ratings, missing_value=0.0):
     return ops.not_equal(ratings, missing_value)
 
 
-def masked_squared_error(y_true, y_pred, missing_value=0.0):
-    """Mean squared error over the entries of `y_true` that are observed.
+def masked_squared_error(y_true, y_pred, missing_value=0.0, reduction="mean"):
+    """Squared error over the entries of `y_true` that are observed, summed or averaged.
 
     Args:
         y_true: `(batch, n)` target ratings; `missing_value` marks unobserved entries.
         y_pred: `(batch, n)` predictions.
         missing_value: value of unobserved entries.
+        reduction: `"mean"` (default) or `"sum"`.
 
     Returns:
-        float32 scalar: `sum(mask * (y_true - y_pred)**2) / max(sum(mask), 1)`.
+        float32 scalar: `sum(mask * (y_true - y_pred)**2)`, divided by `max(sum(mask), 1)`
+        for `"mean"`.
     """
     y_true = ops.cast(y_true, "float32")
     weight = ops.cast(observed_mask(y_true, missing_value), "float32")
     error = ops.where(weight > 0, y_true - ops.cast(y_pred, "float32"), 0.0)
-    return ops.sum(weight * ops.square(error)) / ops.maximum(ops.sum(weight), 1.0)
+    total = ops.sum(weight * ops.square(error))
+    if reduction == "sum":
+        return total
+    return total / ops.maximum(ops.sum(weight), 1.0)
 
 
 @keras.saving.register_keras_serializable(package="keras_hem")

@@ -12,12 +12,15 @@ from keras_hem.models.optimizer_group import OptimizerGroup
 
 GENERATOR_LOSSES = ("saturating", "non_saturating")
 ADVERSARIAL_UPDATES = ("alternating", "simultaneous")
+RECONSTRUCTION_REDUCTIONS = ("mean", "sum")
 _LOGGED = ("loss", "reconstruction_loss", "triplet_loss", "d_loss", "g_loss", "mae", "rmse")
 
 
-def paper_adam():
+def paper_adam(learning_rate=0.001):
     """Adam with the paper's Table 1 settings: lr 0.001, beta1 0.9, beta2 0.999, eps 1e-8."""
-    return keras.optimizers.Adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
+    return keras.optimizers.Adam(
+        learning_rate=learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8
+    )
 
 
 @keras.saving.register_keras_serializable(package="keras_hem")
@@ -60,7 +63,9 @@ class AdversarialAutoencoder(keras.Model):
         triplet_margin: margin of the triplet loss on the codes.
         triplet_weight: weight of the triplet loss in the reconstruction phase (0 disables).
         adversarial_weight: weight of the generator loss (0 disables the regularisation phase).
-        l2: the `lambda` of eq 9 (weight decay on the kernels, scaled per observed rating).
+        l2: the `lambda` of eq 9: `l2 / 2 * sum(||kernel||^2)` is added to the batch's
+            reconstruction loss (so its weight against the data depends on
+            `reconstruction_reduction`).
         generator_loss: `"non_saturating"` (`-ln D(forged)`, default) or `"saturating"`
             (eq 12's `ln(1 - D(forged))`).
         missing_value: value of unobserved entries in the rows.
@@ -72,6 +77,11 @@ class AdversarialAutoencoder(keras.Model):
             reconstruction loss and shares its gradient step (the usual simultaneous GAN
             update). Same losses (eqs 9, 11, 12), one encoder pass and one encoder gradient
             fewer per batch; needs the generator to share the autoencoder's optimizer.
+        reconstruction_reduction: how the batch's squared errors over observed entries are
+            reduced. `"mean"` (default): divided by the number of observed entries, so one
+            `l2` and learning rate hold for any batch size and density. `"sum"`: summed, as
+            eq 9 and I-AutoRec write it; the data term then grows with the batch's ratings and
+            `l2` weighs against it as in those papers (I-AutoRec's `lambda` is `l2` here).
         **kwargs: standard `keras.Model` arguments.
 
     Returns:
@@ -116,9 +126,15 @@ class AdversarialAutoencoder(keras.Model):
         generator_loss="non_saturating",
         missing_value=0.0,
         adversarial_update="alternating",
+        reconstruction_reduction="mean",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if reconstruction_reduction not in RECONSTRUCTION_REDUCTIONS:
+            raise ValueError(
+                f"`reconstruction_reduction` must be one of {RECONSTRUCTION_REDUCTIONS}, "
+                f"got reconstruction_reduction={reconstruction_reduction!r}."
+            )
         if adversarial_update not in ADVERSARIAL_UPDATES:
             raise ValueError(
                 f"`adversarial_update` must be one of {ADVERSARIAL_UPDATES}, "
@@ -154,6 +170,7 @@ class AdversarialAutoencoder(keras.Model):
         self.generator_loss = generator_loss
         self.missing_value = float(missing_value)
         self.adversarial_update = adversarial_update
+        self.reconstruction_reduction = reconstruction_reduction
         self._trackers = {name: keras.metrics.Mean(name=name) for name in _LOGGED[:-1]}
         self._trackers["rmse"] = keras.metrics.RootMeanSquaredError(name="rmse")
 
@@ -377,7 +394,9 @@ class AdversarialAutoencoder(keras.Model):
     def _reconstruction_losses(self, x, target, training, precomputed):
         codes = self._encode(x, training)
         target, reconstruction = self._decode_at(codes, target, training)
-        recon = masked_squared_error(target, reconstruction, self.missing_value)
+        recon = masked_squared_error(
+            target, reconstruction, self.missing_value, self.reconstruction_reduction
+        )
         # Mining feeds both the triplet loss and the adversary; skip it when neither is on.
         mining = self.miner is not None and (self.triplet_weight > 0 or self.adversarial_weight > 0)
         triplets = self._mine(x, codes, precomputed) if mining else None
@@ -537,6 +556,7 @@ class AdversarialAutoencoder(keras.Model):
             generator_loss=self.generator_loss,
             missing_value=self.missing_value,
             adversarial_update=self.adversarial_update,
+            reconstruction_reduction=self.reconstruction_reduction,
         )
         return config
 

@@ -97,6 +97,9 @@ class HEMAAE(AdversarialAutoencoder):
         adversarial_update: `"alternating"` (default; the paper's order) or `"simultaneous"`
             (the generator loss shares the reconstruction phase's gradient step: one encoder
             pass fewer per batch); see `AdversarialAutoencoder`.
+        reconstruction_reduction: `"mean"` (default: squared error averaged over the batch's
+            observed ratings) or `"sum"` (summed, as eq 9 and I-AutoRec write it, so `l2` is
+            I-AutoRec's `lambda`); see `AdversarialAutoencoder`.
         miner: any object honouring the `keras_hem.mining.Miner` protocol (called as
             `miner(features, labels)`, returning `(anchors, positives, negatives, valid)`);
             `None` (default) uses `TripletHardMiner(triplet_margin, strategy=strategy)`.
@@ -150,6 +153,7 @@ class HEMAAE(AdversarialAutoencoder):
         miner=None,
         adversarial_update="alternating",
         batch_format="auto",
+        reconstruction_reduction="mean",
         **kwargs,
     ):
         if batch_format not in BATCH_FORMATS:
@@ -213,6 +217,7 @@ class HEMAAE(AdversarialAutoencoder):
             l2=l2,
             generator_loss=generator_loss,
             adversarial_update=adversarial_update,
+            reconstruction_reduction=reconstruction_reduction,
             **kwargs,
         )
         self.hidden = hidden
@@ -651,6 +656,7 @@ class HEMAAE(AdversarialAutoencoder):
             "ranking_weight": self.ranking_weight,
             "adversarial_update": self.adversarial_update,
             "batch_format": self.batch_format,
+            "reconstruction_reduction": self.reconstruction_reduction,
         }
         if self.custom_miner:
             config["miner"] = keras.saving.serialize_keras_object(self.miner)

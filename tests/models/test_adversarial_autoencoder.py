@@ -129,9 +129,23 @@ def test_unobserved_entries_never_enter_the_loss():
     assert base["rmse"] == pytest.approx(rmse, rel=1e-5)
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_reconstruction_reduction_sums_or_averages_the_observed_errors(reduction):
+    model, ratings = make_model(
+        triplet_weight=0.0, adversarial_weight=0.0, reconstruction_reduction=reduction
+    )
+    model.compile()
+    model.build((None, N_USERS))
+    logs = model.evaluate(ratings, ratings, batch_size=len(ratings), verbose=0, return_dict=True)
+    errors = (model.predict(ratings, verbose=0) - ratings)[ratings > 0] ** 2
+    expected = errors.sum() if reduction == "sum" else errors.mean()
+    assert logs["reconstruction_loss"] == pytest.approx(expected, rel=1e-4)
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
+        ({"reconstruction_reduction": "max"}, "reconstruction_reduction='max'"),
         ({"triplet_weight": -1.0}, "triplet_weight=-1.0"),
         ({"generator_loss": "wasserstein"}, "generator_loss='wasserstein'"),
         ({"labeler": None}, "labeler"),
@@ -145,13 +159,16 @@ def test_rejects_bad_arguments(kwargs, match):
 
 
 def test_save_load_round_trip(tmp_path):
-    model, ratings = make_model(generator_loss="saturating", l2=0.01)
+    model, ratings = make_model(
+        generator_loss="saturating", l2=0.01, reconstruction_reduction="sum"
+    )
     model.compile()
     model.fit(ratings, epochs=1, batch_size=32, verbose=0)
     model.save(tmp_path / "aae.keras")
     loaded = keras.models.load_model(tmp_path / "aae.keras")
     assert isinstance(loaded, AdversarialAutoencoder)
     assert loaded.generator_loss == "saturating" and loaded.l2 == 0.01
+    assert loaded.reconstruction_reduction == "sum"
     np.testing.assert_array_equal(
         loaded.predict(ratings, verbose=0), model.predict(ratings, verbose=0)
     )
