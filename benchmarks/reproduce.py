@@ -132,9 +132,9 @@ def parse_args(argv=None):
     return args
 
 
-def command_line(argv=None):
+def command_line(argv=None, script="reproduce.py"):
     """The command as typed, with `KERAS_HEM_DATA=...` when it is set (its value left out)."""
-    words = ["python", "benchmarks/reproduce.py", *(sys.argv[1:] if argv is None else argv)]
+    words = ["python", f"benchmarks/{script}", *(sys.argv[1:] if argv is None else argv)]
     data = os.environ.get(movielens.ENV_DATA_DIR)
     prefix = f"{movielens.ENV_DATA_DIR}=... " if data else ""
     return prefix + shlex.join(words)
@@ -186,14 +186,15 @@ def _framework(machine):
     return f"TensorFlow {machine['tensorflow']}"
 
 
-def validation_slice(name="ml-100k", fraction=0.1):
-    """`(fit_part, val_part)`: seed 0's training 80% split again; the test 20% is never used.
+def validation_slice(name="ml-100k", fraction=0.1, seed=0):
+    """`(fit_part, val_part)`: split `seed`'s training 80% split again; its test 20% is unused.
 
-    The slice every hyper-parameter choice in `benchmarks/` is scored on.
+    The slice hyper-parameter choices in `benchmarks/` are scored on (`tune.py`: one per
+    split, so each split's choice never sees its own test ratings).
     """
     ratings, _ = load(name)
-    train, _ = ratings.random_split(TEST_FRACTION, seed=0)
-    return train.random_split(fraction, seed=0)
+    train, _ = ratings.random_split(TEST_FRACTION, seed=seed)
+    return train.random_split(fraction, seed=seed)
 
 
 def make_model(name, data, seed, args):

@@ -1,0 +1,154 @@
+"""Nested model selection for HEM-AAE: each split's settings are scored inside its training part.
+
+    KERAS_HEM_DATA=<folder> python benchmarks/tune.py --data ml-1m --seeds 0 1 2 3 4 \\
+        --settings '{}' '{"reconstruction_reduction": "sum", "l2": 300, "batch_size": 32}'
+
+Protocol: for split seed s, `RatingMatrix.random_split(0.2, s)` gives the training part and
+the test part of the main tables; the test part is never read here. The training part is
+split again 90/10 (seed s): each setting is a `Recommender(seed=s, ranking="ratings", ...)`
+fitted on the 90% (which carves its own early-stopping slice from it) and scored on the 10%.
+Keys `hidden`, `epochs`, `batch_size`, `patience`, `learning_rate` and
+`validation_fraction` go to `Recommender`, every other key to `HEMAAE`. Every setting tried is
+kept in the results file with its seed, validation MAE and RMSE, epochs run, best epoch and
+fit time; the markdown beside it ranks the settings by their mean validation MAE and names
+each seed's own winner (the choice that split's test part may be used to report).
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+from _timing import RESULTS, machine
+from reproduce import command_line, portable, validation_slice
+
+from keras_hem.evaluation import evaluate
+from keras_hem.recommender import Recommender
+
+RECOMMENDER_KEYS = (
+    "hidden",
+    "epochs",
+    "batch_size",
+    "patience",
+    "learning_rate",
+    "validation_fraction",
+)
+PROTOCOL = __doc__.split("\n\n")[1].replace("\n", " ")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default="ml-100k", help="ml-100k or ml-1m")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--settings", nargs="+", default=["{}"], help="JSON objects")
+    parser.add_argument("--out", help="results file (default: results/tune_<data>.json)")
+    return parser.parse_args(argv)
+
+
+def split_settings(setting):
+    """`(Recommender kwargs, HEMAAE kwargs)` of one setting."""
+    outer = {k: setting[k] for k in RECOMMENDER_KEYS if k in setting}
+    inner = {k: v for k, v in setting.items() if k not in RECOMMENDER_KEYS}
+    return outer, inner
+
+
+def score(setting, fit_part, val_part, seed):
+    outer, inner = split_settings(setting)
+    keras.utils.set_random_seed(seed)
+    start = time.perf_counter()
+    rec = Recommender(seed=seed, ranking="ratings", model_kwargs=inner, **outer)
+    rec.fit(fit_part, verbose=0)
+    seconds = time.perf_counter() - start
+    metrics = evaluate(rec, fit_part, val_part, ks=(10,), thresholds=(None,)).iloc[0]
+    val_mae = rec.history.get("val_mae", [])
+    return {
+        "setting": setting,
+        "seed": seed,
+        "val_MAE": float(metrics["MAE"]),
+        "val_RMSE": float(metrics["RMSE"]),
+        "epochs": len(rec.history["loss"]),
+        "best_epoch": int(np.argmin(val_mae)) + 1 if val_mae else None,
+        "train_seconds": seconds,
+    }
+
+
+def summary(rows):
+    """Per setting: mean validation MAE over its seeds; per seed: its best setting."""
+    settings = {}
+    for row in rows:
+        key = json.dumps(row["setting"], sort_keys=True)
+        settings.setdefault(key, []).append(row)
+    ranked = sorted(
+        (
+            {
+                "setting": json.loads(key),
+                "seeds": sorted(r["seed"] for r in group),
+                "val_MAE": float(np.mean([r["val_MAE"] for r in group])),
+                "val_RMSE": float(np.mean([r["val_RMSE"] for r in group])),
+                "epochs": [r["epochs"] for r in group],
+                "train_seconds": float(np.mean([r["train_seconds"] for r in group])),
+            }
+            for key, group in settings.items()
+        ),
+        key=lambda s: s["val_MAE"],
+    )
+    winners = {}
+    for row in rows:
+        best = winners.get(row["seed"])
+        if best is None or row["val_MAE"] < best["val_MAE"]:
+            winners[row["seed"]] = row
+    return ranked, {seed: winners[seed] for seed in sorted(winners)}
+
+
+def markdown(result):
+    ranked, winners = summary(result["rows"])
+    lines = [
+        f"Commands ({result['data']}):",
+        "",
+        *[f"    {c}" for c in result["commands"]],
+        "",
+        "| setting | seeds | val MAE | val RMSE | epochs | fit s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s in ranked:
+        lines.append(
+            f"| `{json.dumps(s['setting'], sort_keys=True)}` | {' '.join(map(str, s['seeds']))} "
+            f"| {s['val_MAE']:.4f} | {s['val_RMSE']:.4f} "
+            f"| {' '.join(map(str, s['epochs']))} | {s['train_seconds']:.0f} |"
+        )
+    lines += ["", "Each seed's winner (scored inside that split's training part):", ""]
+    for seed, row in winners.items():
+        lines.append(
+            f"- seed {seed}: `{json.dumps(row['setting'], sort_keys=True)}`, "
+            f"val MAE {row['val_MAE']:.4f}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    path = RESULTS / f"tune_{args.data}.json" if args.out is None else Path(args.out)
+    result = json.loads(path.read_text()) if path.exists() else {"rows": [], "commands": []}
+    result.update(data=args.data, protocol=PROTOCOL, machine=machine())
+    command = portable(command_line(argv, script="tune.py"))
+    result["commands"] = [c for c in result["commands"] if c != command] + [command]
+    settings = [json.loads(s) for s in args.settings]
+    for seed in args.seeds:
+        fit_part, val_part = validation_slice(args.data, seed=seed)
+        for setting in settings:
+            row = score(setting, fit_part, val_part, seed)
+            print(json.dumps(row), flush=True)
+            result["rows"] = [
+                r
+                for r in result["rows"]
+                if (r["setting"], r["seed"]) != (row["setting"], row["seed"])
+            ] + [row]
+            path.write_text(json.dumps(result, indent=2) + "\n")
+            path.with_suffix(".md").write_text(markdown(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""benchmarks/tune.py: nested model selection, each split scored inside its training part."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture
+def tune(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))  # the script imports its sibling modules
+    for name in ("tune", "reproduce"):
+        sys.modules.pop(name, None)
+    import tune
+
+    return tune
+
+
+def row(setting, seed, mae):
+    return {
+        "setting": setting,
+        "seed": seed,
+        "val_MAE": mae,
+        "val_RMSE": mae + 0.2,
+        "epochs": 3,
+        "best_epoch": 2,
+        "train_seconds": 1.0,
+    }
+
+
+def test_summary_ranks_by_mean_validation_mae_and_names_each_seeds_winner(tune):
+    a, b = {"l2": 0.1}, {"l2": 1.0}
+    rows = [row(a, 0, 0.70), row(b, 0, 0.72), row(a, 1, 0.75), row(b, 1, 0.71)]
+    ranked, winners = tune.summary(rows)
+    assert [s["setting"] for s in ranked] == [b, a]  # means 0.715 < 0.725
+    assert ranked[0]["val_MAE"] == pytest.approx(0.715)
+    assert winners[0]["setting"] == a and winners[1]["setting"] == b
+
+
+def test_settings_split_between_recommender_and_model(tune):
+    outer, inner = tune.split_settings({"hidden": 8, "learning_rate": 3e-4, "l2": 300.0})
+    assert outer == {"hidden": 8, "learning_rate": 3e-4} and inner == {"l2": 300.0}
+
+
+@pytest.mark.slow
+def test_every_setting_and_seed_is_recorded_once(tune, movielens_dir, tmp_path):
+    out = tmp_path / "tune.json"
+    settings = ['{"hidden": 4, "epochs": 1}', '{"hidden": 4, "epochs": 1, "l2": 0.1}']
+    common = ["--data", "ml-100k", "--out", str(out), "--settings"]
+    tune.main([*common, *settings, "--seeds", "0", "1"])
+    tune.main([*common, settings[0], "--seeds", "1"])  # scored again: replaced, not added
+    result = json.loads(out.read_text())
+    assert sorted((json.dumps(r["setting"]), r["seed"]) for r in result["rows"]) == sorted(
+        (s, seed) for s in settings for seed in (0, 1)
+    )
+    assert all(np.isfinite(r["val_MAE"]) and r["epochs"] == 1 for r in result["rows"])
+    assert len(result["commands"]) == 2 and str(movielens_dir) not in out.read_text()
+    assert "Each seed's winner" in out.with_suffix(".md").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 3])
+def test_validation_slice_lies_inside_the_splits_training_part(tune, movielens_dir, seed):
+    import reproduce
+
+    ratings, _ = reproduce.load("ml-100k")
+    train, test = ratings.random_split(reproduce.TEST_FRACTION, seed=seed)
+    fit_part, val_part = reproduce.validation_slice("ml-100k", seed=seed)
+
+    def pairs(matrix):
+        coo = matrix.to_item_user_csr().tocoo()
+        return set(zip(coo.row.tolist(), coo.col.tolist(), strict=True))
+
+    assert not pairs(val_part) & pairs(test) and not pairs(fit_part) & pairs(test)
+    assert pairs(val_part) | pairs(fit_part) == pairs(train)
