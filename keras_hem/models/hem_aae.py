@@ -37,6 +37,8 @@ BATCH_FORMATS = ("auto", "dense", "sparse")
 SPARSE_DENSITY = 0.015
 # Rows per chunk when encoding or scoring outside `fit`.
 _CHUNK = 4096
+# Ratings per `encode` step: its (ratings, hidden) temporaries stay near 0.4 GB at hidden 400.
+_ENTRY_CHUNK = 1 << 18
 
 
 @keras.saving.register_keras_serializable(package="keras_hem")
@@ -390,21 +392,21 @@ class HEMAAE(AdversarialAutoencoder):
         Args:
             x: rows in the model's orientation (items x users for `orientation="item"`): a
                 NumPy array, `scipy.sparse` matrix or `RatingMatrix`, as for `fit`.
-            batch_size: rows per step (default 4096); memory grows with the ratings of a
-                step, not with its width.
+            batch_size: at most this many rows per step (default 4096). A step also holds
+                at most 2**18 ratings (or one row, if a row has more), since its memory grows
+                with its ratings times `hidden`, not with its width.
 
         Returns:
             float32 NumPy array `(n_rows, hidden)`.
         """
         rows = as_csr(self._rows(x, "x", orient=False))
         self._ensure_built(rows)
-        size = batch_size or _CHUNK
         codes = [
-            ops.convert_to_numpy(
-                self._encode(sparse_rows(rows, np.arange(a, min(a + size, rows.shape[0]))), False)
-            )
-            for a in range(0, rows.shape[0], size)
+            ops.convert_to_numpy(self._encode(sparse_rows(rows, np.arange(a, b)), False))
+            for a, b in _row_chunks(rows.indptr, batch_size or _CHUNK, _ENTRY_CHUNK)
         ]
+        if not codes:
+            return np.zeros((0, self.hidden), "float32")
         return np.concatenate(codes).astype("float32")
 
     def decode(self, codes, columns=None):
@@ -691,3 +693,19 @@ def _validate_ratings(data, name):
     observed = data.count_nonzero() if hasattr(data, "count_nonzero") else np.count_nonzero(data)
     if observed == 0:
         raise ValueError(f"`{name}` holds no rating (every entry is 0 = unobserved).")
+
+
+def _row_chunks(indptr, max_rows, max_entries):
+    """`(start, stop)` row ranges of a CSR matrix, in order, covering every row.
+
+    Each range holds at most `max_rows` rows and `max_entries` stored entries; a row with more
+    entries than that is a range of its own.
+    """
+    n_rows = len(indptr) - 1
+    start = 0
+    while start < n_rows:
+        # The last row whose end stays within the entry budget counted from `start`.
+        stop = int(np.searchsorted(indptr, indptr[start] + max_entries, side="right")) - 1
+        stop = min(max(stop, start + 1), start + max_rows, n_rows)
+        yield start, stop
+        start = stop

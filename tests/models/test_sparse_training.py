@@ -91,6 +91,24 @@ def test_sparse_batches_refuse_a_multi_device_distribution(monkeypatch):
         make_row_batches(np.eye(4, dtype="float32"), batch_size=2, sparse=True)
 
 
+def test_encode_steps_are_bounded_by_their_ratings(monkeypatch):
+    ratings = low_rank_ratings(n_items=50, n_users=40, density=0.2, seed=0)
+    ratings[3] = 4.0  # one row with more ratings than a step may hold
+    model = HEMAAE(hidden=6, seed=0)
+    model.compile()
+    model.build((None, 40))
+    expected = model.encode(sp.csr_array(ratings))  # one step
+    steps = []
+    encode_step = model._encode
+    monkeypatch.setattr(hem_aae, "_ENTRY_CHUNK", 30)
+    monkeypatch.setattr(model, "_encode", lambda x, t: steps.append(x) or encode_step(x, t))
+    np.testing.assert_allclose(model.encode(sp.csr_array(ratings)), expected, atol=1e-6)
+    counts = [int(np.sum(np.asarray(x["row_counts"]))) for x in steps]
+    assert sum(counts) == np.count_nonzero(ratings)
+    assert max(counts) == 40 and sorted(counts)[-2] <= 30  # the full row alone, others <= 30
+    assert sum(int(np.asarray(x["row_counts"]).shape[0]) for x in steps) == 50
+
+
 def test_encode_decode_and_pairs_match_predict():
     ratings = low_rank_ratings(n_items=50, n_users=40, density=0.2, seed=0)
     for activation in ("identity", "sigmoid"):
