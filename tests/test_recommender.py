@@ -52,8 +52,8 @@ class FakeModel:
     def __init__(self, hidden, seed, **kwargs):
         self.init = {"hidden": hidden, "seed": seed, **kwargs}
 
-    def compile(self):
-        pass
+    def compile(self, **kwargs):
+        self.compile_kwargs = kwargs
 
     def fit(self, x, **kwargs):
         self.fit_x, self.fit_kwargs = x, kwargs
