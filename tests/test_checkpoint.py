@@ -143,6 +143,9 @@ def test_a_real_sigint_stops_the_command_cleanly_and_resume_matches(tmp_path):
     # Patched once the command has loaded Keras its own way (it quiets the backend's start).
     hold = (
         "import sys, time; sys.argv[0] = 'keras-hem'\n"  # as `command` has it, before import
+        # Ctrl-C as in a terminal, even when this test runs as a background job (which starts
+        # its children with SIGINT ignored).
+        "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "from keras_hem import cli; load = cli._recommender_class\n"
         "def held(self, epoch, logs=None):\n"
         "    type(self).end(self, epoch, logs)\n"
