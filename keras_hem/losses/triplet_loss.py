@@ -3,8 +3,17 @@
 import keras
 from keras import ops
 
-from keras_hem.mining.distances import pairwise_distances, validate_distance
+from keras_hem.mining.distances import (
+    deserialize_distance,
+    pairwise_distances,
+    serialize_distance,
+    validate_distance,
+)
 from keras_hem.mining.triplet_hard_miner import TripletHardMiner
+
+# TensorFlow Addons' `distance_metric` names and the distances they computed.
+TFA_DISTANCES = {"L2": "l2", "squared-L2": "squared_l2", "angular": "cosine"}
+TFA_KINDS = ("hard", "semi_hard")
 
 
 def triplet_margin_loss(distances, triplets, margin=1.0, soft=False):
@@ -36,16 +45,18 @@ def triplet_margin_loss(distances, triplets, margin=1.0, soft=False):
 class TripletLoss(keras.losses.Loss):
     """Triplet margin loss (paper eq 5) over triplets mined from each batch.
 
-    Use it like TensorFlow Addons' `TripletHardLoss` / `TripletSemiHardLoss`: integer class
-    labels as `y_true` (shape `(batch,)` or `(batch, 1)`) and embeddings as `y_pred`
-    (`(batch, dim)`). The loss mines triplets with `miner` (default: a batch-hard
+    Integer class labels as `y_true` (shape `(batch,)` or `(batch, 1)`) and embeddings as
+    `y_pred` (`(batch, dim)`). The loss mines triplets with `miner` (default: a batch-hard
     `TripletHardMiner` with the same margin and distance) and averages
     `[d(a, p) - d(a, n) + margin]_+` over the valid ones. To use triplets from another miner,
-    call `from_triplets(embeddings, triplets)`.
+    call `from_triplets(embeddings, triplets)`. For the exact losses of TensorFlow Addons'
+    `TripletHardLoss` / `TripletSemiHardLoss`, build it with `TripletLoss.from_tfa(...)`.
 
     Args:
         margin: the margin `alpha` of eq 4, `>= 0`.
-        distance: `"squared_l2"` (the paper's), `"l2"` or `"cosine"`.
+        distance: `"squared_l2"` (the paper's), `"l2"`, `"cosine"`, or a callable
+            `distance(embeddings) -> (batch, batch)` matrix (registered with
+            `keras.saving.register_keras_serializable` if the loss is to be saved).
         miner: a `TripletHardMiner` (or any serialisable callable with the same signature).
             `None` uses batch-hard mining.
         soft: replace the hinge by `softplus(d_ap - d_an)` ("soft margin", Hermans et al.).
@@ -57,7 +68,8 @@ class TripletLoss(keras.losses.Loss):
         A float32 scalar loss; 0 when the batch holds no valid triplet.
 
     Raises:
-        ValueError: for an unknown distance or a negative margin.
+        ValueError: for a distance that is neither a known name nor callable, or a negative
+            margin.
 
     Examples:
         >>> import keras, numpy as np
@@ -86,6 +98,63 @@ class TripletLoss(keras.losses.Loss):
         self.soft = bool(soft)
         self.miner = miner if miner is not None else TripletHardMiner(margin, distance=distance)
 
+    @classmethod
+    def from_tfa(cls, kind="hard", margin=1.0, soft=False, distance_metric="L2", name=None):
+        """The loss of TensorFlow Addons' `TripletHardLoss` or `TripletSemiHardLoss`, exactly.
+
+        It takes TFA's arguments and defaults and reproduces its values and gradients: the
+        same negative choice and fallback, the same average (over every anchor for `"hard"`,
+        over every anchor-positive pair for `"semi_hard"`), and TFA's stand-in distances for
+        anchors without a positive or a negative (see the `"tfa_hard"` and `"tfa_semi_hard"`
+        strategies of `TripletHardMiner`). Two differences, both on purpose: a batch with no
+        positive pair gives 0 where TFA's semi-hard loss divides 0 by 0, and `soft=True` uses
+        a softplus that stays finite where TFA's `log1p(exp(x))` overflows to inf.
+
+        Args:
+            kind: `"hard"` (`TripletHardLoss`) or `"semi_hard"` (`TripletSemiHardLoss`).
+            margin: TFA's `margin`, `>= 0`.
+            soft: TFA's `soft` (hard loss only).
+            distance_metric: `"L2"` (TFA's default), `"squared-L2"`, `"angular"`, or a
+                callable `distance(embeddings) -> (batch, batch)` matrix.
+            name: name of the loss; `None` gives `"tfa_triplet_hard_loss"` or
+                `"tfa_triplet_semi_hard_loss"`.
+
+        Returns:
+            A `TripletLoss` with a `TripletHardMiner` of strategy `"tfa_hard"` or
+            `"tfa_semi_hard"`.
+
+        Raises:
+            ValueError: for an unknown `kind` or `distance_metric`, or `soft=True` with
+                `kind="semi_hard"` (TFA's semi-hard loss has no soft margin).
+
+        Examples:
+            >>> import numpy as np
+            >>> from keras_hem.losses import TripletLoss
+            >>> loss = TripletLoss.from_tfa("semi_hard", margin=2.0)  # TripletSemiHardLoss(2.0)
+            >>> x = np.array([[0.0], [0.5], [2.0], [2.2]], "float32")
+            >>> round(float(loss(np.array([0, 0, 1, 1]), x)), 4)
+            0.675
+        """
+        if kind not in TFA_KINDS:
+            raise ValueError(f"`kind` must be one of {TFA_KINDS}, got kind={kind!r}.")
+        if soft and kind == "semi_hard":
+            raise ValueError(
+                "TensorFlow Addons' semi-hard loss has no soft margin; got soft=True with "
+                "kind='semi_hard'. Use kind='hard' for the soft-margin loss."
+            )
+        if callable(distance_metric):
+            distance = distance_metric
+        elif distance_metric in TFA_DISTANCES:
+            distance = TFA_DISTANCES[distance_metric]
+        else:
+            raise ValueError(
+                f"`distance_metric` must be one of {tuple(TFA_DISTANCES)} or a callable, "
+                f"got distance_metric={distance_metric!r}."
+            )
+        miner = TripletHardMiner(margin, strategy=f"tfa_{kind}", distance=distance)
+        name = name or f"tfa_triplet_{kind}_loss"
+        return cls(margin, distance=distance, miner=miner, soft=soft, name=name)
+
     def call(self, y_true, y_pred):
         distances = pairwise_distances(y_pred, self.distance)
         labels = ops.reshape(y_true, (-1,))
@@ -104,7 +173,7 @@ class TripletLoss(keras.losses.Loss):
         config = super().get_config()
         config.update(
             margin=self.margin,
-            distance=self.distance,
+            distance=serialize_distance(self.distance),
             soft=self.soft,
             miner=keras.saving.serialize_keras_object(self.miner),
         )
@@ -114,4 +183,5 @@ class TripletLoss(keras.losses.Loss):
     def from_config(cls, config):
         config = dict(config)
         config["miner"] = keras.saving.deserialize_keras_object(config.get("miner"))
+        config["distance"] = deserialize_distance(config.get("distance", "squared_l2"))
         return cls(**config)

@@ -3,9 +3,16 @@
 import keras
 from keras import ops
 
-from keras_hem.mining.distances import pairwise_distances, validate_distance
+from keras_hem.mining.distances import (
+    deserialize_distance,
+    pairwise_distances,
+    serialize_distance,
+    validate_distance,
+)
 
-STRATEGIES = ("batch_hard", "semi_hard", "all")
+STRATEGIES = ("batch_hard", "semi_hard", "all", "tfa_hard", "tfa_semi_hard")
+# The strategies that reproduce TensorFlow Addons' losses, triplet for triplet.
+TFA_STRATEGIES = ("tfa_hard", "tfa_semi_hard")
 
 
 @keras.saving.register_keras_serializable(package="keras_hem")
@@ -25,20 +32,31 @@ class TripletHardMiner:
     * `"semi_hard"` (FaceNet, Schroff et al. 2015), `T = batch**2`: per anchor-positive pair,
       the closest negative that is farther than the positive but within the margin
       (`d_ap < d_an < d_ap + margin`). When no negative lies in that band the pair falls back
-      to the hardest (closest) negative. (TensorFlow Addons' `TripletSemiHardLoss` instead
-      took the *farthest* negative among those closer than the positive, and ignored the
-      margin's upper bound.)
+      to the hardest (closest) negative.
     * `"all"`, `T = batch**3` (or `max_triplets`): every triplet with a valid label pattern
       that violates the margin (`d_ap - d_an + margin > 0`). It materialises `batch**3`
       distances, about `13 * batch**3` bytes with the outputs (27 MB at batch 128), so use it
       with small batches, or set `max_triplets` to keep only the most violating ones.
+    * `"tfa_hard"`, `T = batch`: TensorFlow Addons' `TripletHardLoss` choice. Like
+      `"batch_hard"`, but every anchor is valid (TFA averages over the whole batch): an anchor
+      with no positive gets the sample nearest to it, itself included (with a zero-diagonal
+      distance, `d_ap = 0`), and one with no negative the farthest sample.
+    * `"tfa_semi_hard"`, `T = batch**2`: TensorFlow Addons' `TripletSemiHardLoss` choice. Per
+      anchor-positive pair, the closest negative with `d_an > d_ap` (the margin plays no part);
+      when none is farther, the *farthest* negative; an anchor with no negative gets the sample
+      nearest to it. Every anchor-positive pair is valid, so the loss averages over all of them.
+
+    In the two TFA strategies a "positive" or "negative" of an anchor that has none is a
+    stand-in with the distance TFA uses there, not a sample of that label.
 
     Distances are computed in float32 even under a mixed-precision policy.
 
     Args:
         margin: the margin `alpha` of the paper's eq 4, `>= 0`.
-        strategy: `"batch_hard"`, `"semi_hard"` or `"all"`.
-        distance: `"squared_l2"` (the paper's), `"l2"` or `"cosine"`.
+        strategy: `"batch_hard"`, `"semi_hard"`, `"all"`, `"tfa_hard"` or `"tfa_semi_hard"`.
+        distance: `"squared_l2"` (the paper's), `"l2"`, `"cosine"`, or a callable
+            `distance(embeddings) -> (batch, batch)` matrix (register it with
+            `keras.saving.register_keras_serializable` for the miner to be saved).
         max_triplets: only for `strategy="all"`: keep the `max_triplets` most violating
             triplets instead of all `batch**3`. `None` keeps all.
 
@@ -46,7 +64,8 @@ class TripletHardMiner:
         When called as `miner(embeddings, labels)`: `(anchors, positives, negatives, valid)`.
 
     Raises:
-        ValueError: for an unknown strategy or distance, a negative margin, or `max_triplets`
+        ValueError: for an unknown strategy, a distance that is neither a known name nor
+            callable, a negative margin, or `max_triplets`
             that is not a positive integer (or used with another strategy).
 
     Examples:
@@ -95,6 +114,10 @@ class TripletHardMiner:
             return _batch_hard(distances, same, different)
         if self.strategy == "semi_hard":
             return _semi_hard(distances, same, different, self.margin)
+        if self.strategy == "tfa_hard":
+            return _tfa_hard(distances, same, different)
+        if self.strategy == "tfa_semi_hard":
+            return _tfa_semi_hard(distances, same, different)
         return _all(distances, same, different, self.margin, self.max_triplets)
 
     def get_config(self):
@@ -102,17 +125,22 @@ class TripletHardMiner:
         return {
             "margin": self.margin,
             "strategy": self.strategy,
-            "distance": self.distance,
+            "distance": serialize_distance(self.distance),
             "max_triplets": self.max_triplets,
         }
 
     @classmethod
     def from_config(cls, config):
         """Creates a miner from `get_config()` output."""
+        config = dict(config)
+        config["distance"] = deserialize_distance(config.get("distance", "squared_l2"))
         return cls(**config)
 
     def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        config = {"margin": self.margin, "strategy": self.strategy, "distance": self.distance}
+        args = ", ".join(
+            f"{k}={v!r}" for k, v in {**config, "max_triplets": self.max_triplets}.items()
+        )
         return f"TripletHardMiner({args})"
 
 
@@ -137,36 +165,80 @@ def _first_argmin(values, axis):
 
 def _masked_argmin(values, mask, axis):
     """Argmin of `values` over the entries where `mask` holds, and whether any entry holds."""
-    big = ops.max(values) + 1.0
-    return _first_argmin(ops.where(mask, values, big), axis=axis), ops.any(mask, axis=axis)
+    # +inf, not max + 1: a custom distance may be negative or huge.
+    masked = ops.where(mask, values, float("inf"))
+    return _first_argmin(masked, axis=axis), ops.any(mask, axis=axis)
+
+
+def _masked_argmax(values, mask, axis):
+    """Argmax of `values` over the entries where `mask` holds, and whether any entry holds."""
+    return _masked_argmin(-values, mask, axis)
 
 
 def _batch_hard(distances, same, different):
     anchors = ops.arange(ops.shape(distances)[0], dtype="int32")
-    # Distances are >= 0, so -1 never wins the argmax.
-    positives = _first_argmin(-ops.where(same, distances, -1.0), axis=1)
+    positives, has_positive = _masked_argmax(distances, same, axis=1)
     negatives, has_negative = _masked_argmin(distances, different, axis=1)
-    valid = ops.logical_and(ops.any(same, axis=1), has_negative)
+    valid = ops.logical_and(has_positive, has_negative)
     return anchors, ops.cast(positives, "int32"), ops.cast(negatives, "int32"), valid
+
+
+def _tfa_hard(distances, same, different):
+    # TFA's masked max / min over an empty mask give the row's minimum / maximum over every
+    # sample: the stand-in positive and negative of anchors that have none.
+    anchors = ops.arange(ops.shape(distances)[0], dtype="int32")
+    positives, has_positive = _masked_argmax(distances, same, axis=1)
+    negatives, has_negative = _masked_argmin(distances, different, axis=1)
+    positives = ops.where(has_positive, positives, _first_argmin(distances, axis=1))
+    negatives = ops.where(has_negative, negatives, _first_argmin(-distances, axis=1))
+    valid = ops.ones_like(anchors, dtype="bool")
+    return anchors, ops.cast(positives, "int32"), ops.cast(negatives, "int32"), valid
+
+
+def _sorted_negatives(distances, different):
+    """Per anchor: `(order, sorted distances, count)` of its negatives, nearest first."""
+    negative_distances = ops.where(different, distances, float("inf"))
+    order = ops.cast(ops.argsort(negative_distances, axis=1), "int32")
+    sorted_negatives = ops.take_along_axis(negative_distances, order, axis=1)
+    n_negatives = ops.sum(ops.cast(different, "int32"), axis=1, keepdims=True)
+    return order, sorted_negatives, n_negatives
+
+
+def _pair_indices(batch):
+    """Anchors and positives of the `batch**2` (anchor, positive) pairs, row-major."""
+    anchors = ops.repeat(ops.arange(batch, dtype="int32"), batch)
+    return anchors, ops.tile(ops.arange(batch, dtype="int32"), [batch])
 
 
 def _semi_hard(distances, same, different, margin):
     # Per anchor, sort the negatives once; the closest negative farther than a positive is then
     # found by binary search: O(batch**2 log batch) time and O(batch**2) memory, not batch**3.
     batch = ops.shape(distances)[0]
-    negative_distances = ops.where(different, distances, float("inf"))
-    order = ops.cast(ops.argsort(negative_distances, axis=1), "int32")
-    sorted_negatives = ops.take_along_axis(negative_distances, order, axis=1)
-    n_negatives = ops.sum(ops.cast(different, "int32"), axis=1, keepdims=True)
+    order, sorted_negatives, n_negatives = _sorted_negatives(distances, different)
     rank = _count_at_most(sorted_negatives, n_negatives, distances, batch)
     candidate = ops.take_along_axis(sorted_negatives, ops.minimum(rank, batch - 1), axis=1)
     in_band = ops.logical_and(ops.less(rank, n_negatives), ops.less(candidate, distances + margin))
     semi_hard = ops.take_along_axis(order, ops.minimum(rank, batch - 1), axis=1)
     negatives = ops.where(in_band, semi_hard, order[:, :1])  # fallback: the hardest negative
-    anchors = ops.repeat(ops.arange(batch, dtype="int32"), batch)
-    positives = ops.tile(ops.arange(batch, dtype="int32"), [batch])
+    anchors, positives = _pair_indices(batch)
     valid = ops.logical_and(same, n_negatives > 0)
     return anchors, positives, ops.reshape(negatives, (-1,)), ops.reshape(valid, (-1,))
+
+
+def _tfa_semi_hard(distances, same, different):
+    # TFA: the closest negative with d_an > d_ap, no upper bound; else the farthest negative;
+    # an anchor without negatives falls to the row's minimum over every sample (its masked
+    # maximum over an empty mask). Every positive pair counts.
+    batch = ops.shape(distances)[0]
+    order, sorted_negatives, n_negatives = _sorted_negatives(distances, different)
+    rank = _count_at_most(sorted_negatives, n_negatives, distances, batch)
+    farther = ops.take_along_axis(order, ops.minimum(rank, batch - 1), axis=1)
+    farthest = ops.take_along_axis(order, ops.maximum(n_negatives - 1, 0), axis=1)
+    nearest_sample = _first_argmin(distances, axis=1)[:, None]
+    fallback = ops.where(n_negatives > 0, farthest, ops.cast(nearest_sample, "int32"))
+    negatives = ops.where(ops.less(rank, n_negatives), farther, fallback)
+    anchors, positives = _pair_indices(batch)
+    return anchors, positives, ops.reshape(negatives, (-1,)), ops.reshape(same, (-1,))
 
 
 def _count_at_most(sorted_rows, lengths, values, batch):
