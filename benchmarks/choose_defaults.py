@@ -1,6 +1,6 @@
 """Measures the HEM-AAE choices the issue asks to settle, on a validation slice of ML-100K.
 
-    KERAS_HEM_DATA=../shared/data python benchmarks/choose_defaults.py [--epochs 60]
+    KERAS_HEM_DATA=<folder> python benchmarks/choose_defaults.py [--epochs 60]
 
 Seed 0's 80/20 split; the 80% training part is split again 90/10 and only that validation
 slice is scored (the test split is never touched). Writes results/choose_defaults.json.

@@ -1,6 +1,6 @@
 """MAE against the number of hidden units (the paper's Fig. 5), one split per data set.
 
-    KERAS_HEM_DATA=../shared/data python benchmarks/hidden_sweep.py --data ml-100k ml-1m \
+    KERAS_HEM_DATA=<folder> python benchmarks/hidden_sweep.py --data ml-100k ml-1m \
         [--hidden 10 50 100 150 ... 600]
 
 For each data set: seed 0's random 80/20 split (as in `reproduce.py`), the library's HEM-AAE

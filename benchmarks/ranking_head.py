@@ -1,8 +1,8 @@
 """How `Recommender` should rank: validation P@10 / NDCG@10 of the candidate scores (ML-100K).
 
-    KERAS_HEM_DATA=../shared/data python benchmarks/ranking_head.py RANKING_WEIGHT
-    KERAS_HEM_DATA=../shared/data python benchmarks/ranking_head.py baselines
-    KERAS_HEM_DATA=../shared/data python benchmarks/ranking_head.py scores
+    KERAS_HEM_DATA=<folder> python benchmarks/ranking_head.py RANKING_WEIGHT
+    KERAS_HEM_DATA=<folder> python benchmarks/ranking_head.py baselines
+    KERAS_HEM_DATA=<folder> python benchmarks/ranking_head.py scores
 
 Seed 0's 80% training part is split again 90/10; models are fitted on the 90% and scored on
 the 10% validation slice (full-catalog protocol), never on the test split.

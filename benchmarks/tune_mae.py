@@ -1,6 +1,6 @@
 """Validation MAE of HEM-AAE settings, through the library's `Recommender` path (ML-100K).
 
-    KERAS_HEM_DATA=../shared/data python benchmarks/tune_mae.py \
+    KERAS_HEM_DATA=<folder> python benchmarks/tune_mae.py \
         '{"hidden": 500, "l2": 0.01}' '{"hidden": 100}' ...
 
 Each argument is one setting: `hidden`, `batch_size` and `epochs` go to `Recommender`, every

@@ -116,6 +116,13 @@ def _add_data_arguments(parser):
     )
 
 
+def _command(commands, name, summary):
+    """A sub-command whose `--help` starts with the summary `keras-hem --help` lists."""
+    return commands.add_parser(
+        name, help=summary, description=summary[0].upper() + summary[1:] + "."
+    )
+
+
 def _parser():
     """The argument parser of the `keras-hem` command."""
     parser = argparse.ArgumentParser(
@@ -129,7 +136,7 @@ def _parser():
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    fit = commands.add_parser("fit", help="train a recommender and report its test metrics")
+    fit = _command(commands, "fit", "train a recommender and report its test metrics")
     _add_data_arguments(fit)
     fit.add_argument("--epochs", type=int, default=100, help="maximum epochs (early stopping)")
     fit.add_argument(
@@ -171,7 +178,7 @@ def _parser():
     )
     fit.set_defaults(handler=_fit)
 
-    evaluate_ = commands.add_parser("evaluate", help="re-create a saved model's split, evaluate")
+    evaluate_ = _command(commands, "evaluate", "re-create a saved model's split, evaluate")
     evaluate_.add_argument("--model", required=True, help="folder written by `fit`")
     _add_data_arguments(evaluate_)
     evaluate_.add_argument(
@@ -182,7 +189,7 @@ def _parser():
     )
     evaluate_.set_defaults(handler=_evaluate)
 
-    recommend = commands.add_parser("recommend", help="print a user's top-k items")
+    recommend = _command(commands, "recommend", "print a user's top-k items")
     recommend.add_argument("--model", required=True, help="folder written by `fit`")
     recommend.add_argument("--user", required=True, help="user id")
     recommend.add_argument("-k", type=int, default=10, help="number of items (default: 10)")
