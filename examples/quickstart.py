@@ -1,9 +1,10 @@
-"""Quickstart: train HEM-AAE on MovieLens-100K, evaluate it and recommend for one user.
+"""Quickstart: train HEM-AAE on MovieLens-100K, evaluate, recommend.
 
     python examples/quickstart.py [--smoke]
 
-Reads MovieLens-100K from $KERAS_HEM_DATA (a folder holding ml-100k/u.data) if set, else from
-the Keras cache, downloading it from GroupLens the first time (checksummed).
+Reads MovieLens-100K from $KERAS_HEM_DATA (a folder holding ml-100k/u.data) if
+set, else from the Keras cache, downloading it from GroupLens the first time
+(checksummed).
 """
 
 import argparse
@@ -18,9 +19,14 @@ def main(smoke=False):
     ratings = RatingMatrix.from_dataframe(movielens.load_data("ml-100k"))
     train, test = ratings.random_split(test_fraction=0.2, seed=0)
     recommender = Recommender(hidden=100, epochs=2 if smoke else 100, seed=0)
-    recommender.fit(train, verbose=0)  # early stopping on a validation slice of `train`
+    # Early stopping on a validation slice of `train`.
+    recommender.fit(train, verbose=0)
     metrics = evaluate(recommender, train, test)
-    print(metrics[["MAE", "RMSE", "P@10", "NDCG@10"]].to_string(index=False, float_format="%.4f"))
+    print(
+        metrics[["MAE", "RMSE", "P@10", "NDCG@10"]].to_string(
+            index=False, float_format="%.4f"
+        )
+    )
     top = recommender.recommend(42, k=5)
     top["title"] = top["item"].map(movielens.load_titles("ml-100k"))
     print("Top 5 for user 42:")

@@ -1,20 +1,20 @@
-"""The triplet miner and loss outside recommenders: an embedding for handwritten digits.
+"""The triplet miner and loss outside recommenders: a digits embedding.
 
     python examples/reuse_miner.py [--smoke]
 
 Trains a small network on scikit-learn's bundled 8x8 digits (no download) with
-`TripletLoss` and a semi-hard `TripletHardMiner`, then prints the nearest-neighbour accuracy on
-held-out digits for the raw pixels, the untrained network and the trained one (neighbours are
-looked up among the training digits).
+`TripletLoss` and a semi-hard `TripletHardMiner`, then prints the
+nearest-neighbour accuracy on held-out digits for the raw pixels, the untrained
+network and the trained one (neighbours are looked up among the training
+digits).
 """
 
 import argparse
 
 import keras
+from keras_hem import TripletHardMiner, TripletLoss
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
-
-from keras_hem import TripletHardMiner, TripletLoss
 
 
 def nearest_neighbour_accuracy(train_x, train_y, test_x, test_y):
@@ -31,20 +31,32 @@ def main(smoke=False):
     keras.utils.set_random_seed(0)
     x, y = load_digits(return_X_y=True)
     x = (x / 16.0).astype("float32")  # pixels are 0..16
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.3, random_state=0)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=0.3, random_state=0
+    )
 
     model = keras.Sequential(
-        [keras.Input((64,)), keras.layers.Dense(128, "relu"), keras.layers.Dense(16)]
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(128, "relu"),
+            keras.layers.Dense(16),
+        ]
     )
     miner = TripletHardMiner(margin=0.5, strategy="semi_hard", distance="l2")
-    model.compile(keras.optimizers.Adam(1e-3), loss=TripletLoss(0.5, "l2", miner=miner))
+    model.compile(
+        keras.optimizers.Adam(1e-3), loss=TripletLoss(0.5, "l2", miner=miner)
+    )
 
     raw = nearest_neighbour_accuracy(x_train, y_train, x_test, y_test)
     before = embedding_accuracy(model, x_train, y_train, x_test, y_test)
-    # Batches of 256 hold about 25 digits of each class, so most anchors have positives.
-    model.fit(x_train, y_train, batch_size=256, epochs=3 if smoke else 60, verbose=0)
+    # Batches of 256 hold about 25 digits of each class, so most anchors have
+    # positives.
+    model.fit(
+        x_train, y_train, batch_size=256, epochs=3 if smoke else 60, verbose=0
+    )
     after = embedding_accuracy(model, x_train, y_train, x_test, y_test)
-    print(f"digits: {len(x_train)} train, {len(x_test)} test, 64 pixels -> 16-d embedding")
+    sizes = f"{len(x_train)} train, {len(x_test)} test"
+    print(f"digits: {sizes}, 64 pixels -> 16-d embedding")
     print(f"nearest-neighbour accuracy, raw pixels:      {raw:.3f}")
     print(f"nearest-neighbour accuracy, before training: {before:.3f}")
     print(f"nearest-neighbour accuracy, after training:  {after:.3f}")
