@@ -58,9 +58,11 @@ from keras_hem.ranking import (
     PopularityScorer,
     RatingScorer,
     RatingStatistics,
+    Scorer,
     chunk_size_for,
     chunked_top_k,
 )
+from keras_hem.types import ArrayLike
 
 __all__ = ["MONITOR", "PRIOR_RATINGS", "RANKINGS", "Recommender"]
 
@@ -155,18 +157,18 @@ class Recommender:
 
     def __init__(
         self,
-        hidden=400,
-        epochs=100,
-        batch_size=256,
-        seed=0,
-        validation_fraction=0.1,
-        patience=10,
-        model_kwargs=None,
-        ranking="ease",
-        ease_l2=500.0,
-        rating_weight=0.03,
-        ease_max_items=None,
-        learning_rate=0.001,
+        hidden: int = 400,
+        epochs: int = 100,
+        batch_size: int = 256,
+        seed: int = 0,
+        validation_fraction: float = 0.1,
+        patience: int = 10,
+        model_kwargs: dict | None = None,
+        ranking: str = "ease",
+        ease_l2: float = 500.0,
+        rating_weight: float = 0.03,
+        ease_max_items: int | None = None,
+        learning_rate: float = 0.001,
     ):
         _check_positive_int(hidden, "hidden")
         if (
@@ -281,7 +283,7 @@ class Recommender:
         return f"Recommender(hidden={self.hidden}, epochs={self.epochs}, {state})"
 
     @property
-    def is_fitted(self):
+    def is_fitted(self) -> bool:
         """Whether `fit` (or `load`) has run."""
         return self.model is not None
 
@@ -290,16 +292,16 @@ class Recommender:
 
     def fit(
         self,
-        ratings,
-        user_col="user",
-        item_col="item",
-        rating_col="rating",
-        scale=None,
-        callbacks=None,
-        verbose="auto",
-        checkpoint_dir=None,
-        resume=False,
-    ):
+        ratings: RatingMatrix | pd.DataFrame,
+        user_col: str = "user",
+        item_col: str = "item",
+        rating_col: str = "rating",
+        scale: tuple[float, float] | None = None,
+        callbacks: list[keras.callbacks.Callback] | None = None,
+        verbose: str | int = "auto",
+        checkpoint_dir: str | Path | None = None,
+        resume: bool = False,
+    ) -> Recommender:
         """Train a fresh model on explicit ratings (or resume an interrupted run).
 
         The validation slice for early stopping is drawn from `ratings` with
@@ -443,7 +445,7 @@ class Recommender:
         )
 
     @property
-    def scorer(self):
+    def scorer(self) -> Scorer:
         """The `keras_hem.ranking.Scorer` behind `score_users` and `recommend`.
 
         A `RatingScorer`, `EASEBlendScorer` or `HeadScorer`, by `ranking`; its
@@ -456,7 +458,7 @@ class Recommender:
         self._check_fitted()
         return self._scorer
 
-    def with_ranking(self, ranking):
+    def with_ranking(self, ranking: str) -> Recommender:
         """The same fitted recommender ranking by another score; nothing is retrained.
 
         The view shares the model, training data, history and the model's codes with this
@@ -509,7 +511,7 @@ class Recommender:
         seen[seen] = seen_mask[index[seen]]
         return ids, index, seen
 
-    def known_users(self, users):
+    def known_users(self, users: ArrayLike) -> np.ndarray:
         """Whether each user id has training ratings (and so gets personal predictions).
 
         Args:
@@ -524,7 +526,7 @@ class Recommender:
         self._check_fitted()
         return self._seen(users, "user")[2]
 
-    def known_items(self, items):
+    def known_items(self, items: ArrayLike) -> np.ndarray:
         """Whether each item id has training ratings.
 
         Args:
@@ -539,7 +541,7 @@ class Recommender:
         self._check_fitted()
         return self._seen(items, "item")[2]
 
-    def predict(self, users, items, strict=False):
+    def predict(self, users: ArrayLike, items: ArrayLike, strict: bool = False) -> np.ndarray:
         """Predict the ratings of (user id, item id) pairs, clipped to the rating scale.
 
         Args:
@@ -570,7 +572,7 @@ class Recommender:
         values[both] = self._ratings.predict_pairs(u[both], i[both])
         return np.clip(values, *self.train.scale)
 
-    def score_users(self, user_indices):
+    def score_users(self, user_indices: ArrayLike) -> np.ndarray:
         """Unclipped scores of every item for some users, by index (the evaluation `score_fn`).
 
         The scores are computed for these users only, by `scorer` (nothing is cached): ask
@@ -589,7 +591,7 @@ class Recommender:
         self._check_fitted()
         return self._scorer.score(_check_indices(user_indices, self.train.n_users, "user"))
 
-    def recommend(self, users, k=10, exclude_seen=True):
+    def recommend(self, users: ArrayLike, k: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
         """Top-k items for each user, best first.
 
         Users without training ratings (unknown ids included) get the items with the highest
@@ -653,7 +655,7 @@ class Recommender:
     # ----------------------------------------------------------------------------------------
     # Persistence
 
-    def save(self, directory):
+    def save(self, directory: str | Path) -> None:
         """Save the fitted recommender into a folder (created if needed).
 
         Writes `model.keras` (the Keras model), `ratings.npz` (the training ratings as
@@ -689,7 +691,7 @@ class Recommender:
         (folder / _STATE_FILE).write_text(text, encoding="utf-8")
 
     @classmethod
-    def load(cls, directory):
+    def load(cls, directory: str | Path) -> Recommender:
         """Load a recommender written by `save`; it predicts exactly as the saved one.
 
         The scorers are rebuilt from the saved model and training ratings: the model's codes

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -54,7 +56,7 @@ def _check_model_train(model, train):
         )
 
 
-def relevance_threshold(scale):
+def relevance_threshold(scale: tuple[float, float]) -> float:
     """The default relevance threshold of a rating scale: its top quarter.
 
     `low + 0.75 * (high - low)`: 4 on MovieLens' 1-5 scale (the usual "rated 4 or 5"), 2.5 on
@@ -99,14 +101,14 @@ def _has_relevant(test, threshold):
 
 
 def evaluate(
-    model,
-    train,
-    test,
-    ks=(3, 5, 10),
-    thresholds=(None, 4),
-    protocol="full_catalog",
-    if_empty="raise",
-):
+    model: Any,
+    train: RatingMatrix,
+    test: RatingMatrix,
+    ks: Sequence[int] = (3, 5, 10),
+    thresholds: Sequence[float | None] = (None, 4),
+    protocol: str = "full_catalog",
+    if_empty: str = "raise",
+) -> pd.DataFrame:
     """Rating errors and top-k ranking metrics of a fitted recommender, as one table row.
 
     Columns, in order:

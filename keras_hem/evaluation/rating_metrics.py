@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from keras_hem.types import ArrayLike
+
 
 def _prepare(y_true, y_pred, scale):
     """Validate inputs and return float64 `(y_true, y_pred)`, predictions clipped to `scale`."""
@@ -43,7 +45,7 @@ def _scale_bounds(scale):
     return low, high
 
 
-def mae(y_true, y_pred, scale=None):
+def mae(y_true: ArrayLike, y_pred: ArrayLike, scale: tuple[float, float] | None = None) -> float:
     """Mean absolute error between true and predicted ratings.
 
     Args:
@@ -67,7 +69,7 @@ def mae(y_true, y_pred, scale=None):
     return float(np.mean(np.abs(y_true - y_pred)))
 
 
-def rmse(y_true, y_pred, scale=None):
+def rmse(y_true: ArrayLike, y_pred: ArrayLike, scale: tuple[float, float] | None = None) -> float:
     """Root mean squared error between true and predicted ratings.
 
     Args:

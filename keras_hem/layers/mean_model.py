@@ -1,9 +1,13 @@
 """The paper's mean model (eqs 1-3): a tree of conditional means of each rating vector."""
 
+from __future__ import annotations
+
 import math
 
 import keras
 from keras import ops
+
+from keras_hem.types import Tensor
 
 # Levels up to this one (16 nodes) are reduced by interval comparisons, which fuse under XLA;
 # deeper levels use segment sums, whose memory does not grow with the number of nodes.
@@ -54,7 +58,9 @@ class MeanModel(keras.layers.Layer):
         array([[3., 2., 5.]], dtype=float32)
     """
 
-    def __init__(self, depth=3, missing_value=0.0, fill_value=0.0, **kwargs):
+    def __init__(
+        self, depth: int = 3, missing_value: float = 0.0, fill_value: float = 0.0, **kwargs
+    ):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= 16:
@@ -65,7 +71,7 @@ class MeanModel(keras.layers.Layer):
         self.supports_masking = True
 
     @property
-    def output_size(self):
+    def output_size(self) -> int:
         """Number of outputs per row, `2**depth - 1`."""
         return 2**self.depth - 1
 
@@ -80,7 +86,7 @@ class MeanModel(keras.layers.Layer):
     def compute_mask(self, inputs, mask=None):
         return None
 
-    def call(self, inputs, mask=None):
+    def call(self, inputs: Tensor, mask: Tensor | None = None) -> Tensor:
         _check_rank(ops.shape(inputs))
         x = _as_float32(inputs)
         if mask is None:

@@ -1,11 +1,14 @@
 """Positive / negative classes for hard-example mining, from the mean model of the data."""
 
+from __future__ import annotations
+
 import keras
 import numpy as np
 from keras import ops
 
 from keras_hem.layers.mean_model import MeanModel
 from keras_hem.losses.masked_reconstruction import observed_mask
+from keras_hem.types import ArrayLike, Tensor
 
 
 @keras.saving.register_keras_serializable(package="keras_hem")
@@ -40,7 +43,7 @@ class MeanModelLabeler(keras.layers.Layer):
         [1, 0, 0]
     """
 
-    def __init__(self, label_depth=1, missing_value=0.0, **kwargs):
+    def __init__(self, label_depth: int = 1, missing_value: float = 0.0, **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         if isinstance(label_depth, bool) or not isinstance(label_depth, int):
@@ -57,11 +60,11 @@ class MeanModelLabeler(keras.layers.Layer):
         )
 
     @property
-    def is_adapted(self):
+    def is_adapted(self) -> bool:
         """Whether `adapt()` has set the thresholds."""
         return bool(keras.ops.convert_to_numpy(self.adapted) > 0)
 
-    def adapt(self, ratings):
+    def adapt(self, ratings: ArrayLike) -> None:
         """Builds the global mean-model tree from every observed rating in `ratings`.
 
         Args:
@@ -78,7 +81,7 @@ class MeanModelLabeler(keras.layers.Layer):
         self.thresholds.assign(np.sort(keras.ops.convert_to_numpy(tree)[0]))
         self.adapted.assign(1.0)
 
-    def call(self, ratings):
+    def call(self, ratings: Tensor) -> Tensor:
         x = ops.cast(ratings, "float32")
         observed = observed_mask(x, self.missing_value)
         count = ops.sum(ops.cast(observed, "float32"), axis=1)

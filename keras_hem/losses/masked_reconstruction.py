@@ -1,19 +1,25 @@
 """Reconstruction loss over observed entries only (the first term of the paper's eq 9)."""
 
+from __future__ import annotations
+
 import math
 
 import keras
 from keras import ops
 
+from keras_hem.types import Tensor
 
-def observed_mask(ratings, missing_value=0.0):
+
+def observed_mask(ratings: Tensor, missing_value: float = 0.0) -> Tensor:
     """Boolean mask of the observed entries: not `missing_value` (not NaN when it is NaN)."""
     if math.isnan(missing_value):
         return ops.logical_not(ops.isnan(ratings))
     return ops.not_equal(ratings, missing_value)
 
 
-def masked_squared_error(y_true, y_pred, missing_value=0.0, reduction="mean"):
+def masked_squared_error(
+    y_true: Tensor, y_pred: Tensor, missing_value: float = 0.0, reduction: str = "mean"
+) -> Tensor:
     """Squared error over the entries of `y_true` that are observed, summed or averaged.
 
     Args:
@@ -64,15 +70,15 @@ class MaskedMeanSquaredError(keras.losses.Loss):
 
     def __init__(
         self,
-        missing_value=0.0,
-        name="masked_mean_squared_error",
-        reduction="sum_over_batch_size",
-        dtype=None,
+        missing_value: float = 0.0,
+        name: str = "masked_mean_squared_error",
+        reduction: str | None = "sum_over_batch_size",
+        dtype: str | None = None,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.missing_value = float(missing_value)
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
         return masked_squared_error(y_true, y_pred, self.missing_value)
 
     def get_config(self):

@@ -1,22 +1,31 @@
 """The triplet loss of the paper's eq 5, on mined or precomputed triplets."""
 
+from __future__ import annotations
+
+from collections.abc import Callable
+
 import keras
 from keras import ops
 
 from keras_hem.mining.distances import (
+    Distance,
     deserialize_distance,
     pairwise_distances,
     serialize_distance,
     validate_distance,
 )
+from keras_hem.mining.protocol import Miner
 from keras_hem.mining.triplet_hard_miner import TripletHardMiner
+from keras_hem.types import Tensor, Triplets
 
 # TensorFlow Addons' `distance_metric` names and the distances they computed.
 TFA_DISTANCES = {"L2": "l2", "squared-L2": "squared_l2", "angular": "cosine"}
 TFA_KINDS = ("hard", "semi_hard")
 
 
-def triplet_margin_loss(distances, triplets, margin=1.0, soft=False):
+def triplet_margin_loss(
+    distances: Tensor, triplets: Triplets, margin: float = 1.0, soft: bool = False
+) -> Tensor:
     """Mean hinge `[d(a, p) - d(a, n) + margin]_+` over the valid triplets (eq 5).
 
     Args:
@@ -82,13 +91,13 @@ class TripletLoss(keras.losses.Loss):
 
     def __init__(
         self,
-        margin=1.0,
-        distance="squared_l2",
-        miner=None,
-        soft=False,
-        name="triplet_loss",
-        reduction="sum_over_batch_size",
-        dtype=None,
+        margin: float = 1.0,
+        distance: Distance = "squared_l2",
+        miner: Miner | None = None,
+        soft: bool = False,
+        name: str = "triplet_loss",
+        reduction: str | None = "sum_over_batch_size",
+        dtype: str | None = None,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         if not margin >= 0:
@@ -99,7 +108,14 @@ class TripletLoss(keras.losses.Loss):
         self.miner = miner if miner is not None else TripletHardMiner(margin, distance=distance)
 
     @classmethod
-    def from_tfa(cls, kind="hard", margin=1.0, soft=False, distance_metric="L2", name=None):
+    def from_tfa(
+        cls,
+        kind: str = "hard",
+        margin: float = 1.0,
+        soft: bool = False,
+        distance_metric: str | Callable[[Tensor], Tensor] = "L2",
+        name: str | None = None,
+    ) -> TripletLoss:
         """The loss of TensorFlow Addons' `TripletHardLoss` or `TripletSemiHardLoss`, exactly.
 
         It takes TFA's arguments and defaults and reproduces its values and gradients: the
@@ -155,7 +171,7 @@ class TripletLoss(keras.losses.Loss):
         name = name or f"tfa_triplet_{kind}_loss"
         return cls(margin, distance=distance, miner=miner, soft=soft, name=name)
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
         distances = pairwise_distances(y_pred, self.distance)
         labels = ops.reshape(y_true, (-1,))
         if hasattr(self.miner, "mine") and getattr(self.miner, "distance", None) == self.distance:
@@ -164,7 +180,7 @@ class TripletLoss(keras.losses.Loss):
             triplets = self.miner(y_pred, labels)
         return triplet_margin_loss(distances, triplets, self.margin, self.soft)
 
-    def from_triplets(self, embeddings, triplets):
+    def from_triplets(self, embeddings: Tensor, triplets: Triplets) -> Tensor:
         """The loss on precomputed `(anchors, positives, negatives, valid)` triplets."""
         distances = pairwise_distances(embeddings, self.distance)
         return triplet_margin_loss(distances, triplets, self.margin, self.soft)

@@ -7,11 +7,15 @@ Addons' `distance_metric` allowed); `serialize_distance` / `deserialize_distance
 through `get_config`.
 """
 
+from __future__ import annotations
+
 from collections.abc import Callable
 from typing import Any
 
 import keras
 from keras import ops
+
+from keras_hem.types import Tensor
 
 DISTANCES = ("squared_l2", "l2", "cosine")
 Distance = str | Callable[[Any], Any]
@@ -65,7 +69,7 @@ def deserialize_distance(config: Any) -> Distance:
     return validate_distance(keras.saving.deserialize_keras_object(config))
 
 
-def pairwise_distances(embeddings: Any, distance: Distance = "squared_l2") -> Any:
+def pairwise_distances(embeddings: Tensor, distance: Distance = "squared_l2") -> Tensor:
     """Distance between every pair of rows of `embeddings`.
 
     Args:

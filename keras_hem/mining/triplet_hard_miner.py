@@ -1,14 +1,18 @@
 """Triplet mining that returns fixed-shape index tensors any loss can consume."""
 
+from __future__ import annotations
+
 import keras
 from keras import ops
 
 from keras_hem.mining.distances import (
+    Distance,
     deserialize_distance,
     pairwise_distances,
     serialize_distance,
     validate_distance,
 )
+from keras_hem.types import Tensor, Triplets
 
 STRATEGIES = ("batch_hard", "semi_hard", "all", "tfa_hard", "tfa_semi_hard")
 # The strategies that reproduce TensorFlow Addons' losses, triplet for triplet.
@@ -78,7 +82,13 @@ class TripletHardMiner:
         ([2, 2, 1, 1], [True, True, True, True])
     """
 
-    def __init__(self, margin=1.0, strategy="batch_hard", distance="squared_l2", max_triplets=None):
+    def __init__(
+        self,
+        margin: float = 1.0,
+        strategy: str = "batch_hard",
+        distance: Distance = "squared_l2",
+        max_triplets: int | None = None,
+    ):
         if strategy not in STRATEGIES:
             raise ValueError(f"`strategy` must be one of {STRATEGIES}, got strategy={strategy!r}.")
         if not margin >= 0:
@@ -102,11 +112,11 @@ class TripletHardMiner:
         self.distance = validate_distance(distance)
         self.max_triplets = max_triplets
 
-    def __call__(self, embeddings, labels):
+    def __call__(self, embeddings: Tensor, labels: Tensor) -> Triplets:
         """Mines triplets; see the class docstring for the outputs."""
         return self.mine(pairwise_distances(embeddings, self.distance), labels)
 
-    def mine(self, distances, labels):
+    def mine(self, distances: Tensor, labels: Tensor) -> Triplets:
         """Mines triplets from a precomputed `(batch, batch)` distance matrix."""
         distances = ops.cast(distances, "float32")
         same, different = _label_masks(labels)
@@ -120,7 +130,7 @@ class TripletHardMiner:
             return _tfa_semi_hard(distances, same, different)
         return _all(distances, same, different, self.margin, self.max_triplets)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         """Returns the constructor arguments."""
         return {
             "margin": self.margin,
@@ -130,7 +140,7 @@ class TripletHardMiner:
         }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> TripletHardMiner:
         """Creates a miner from `get_config()` output."""
         config = dict(config)
         config["distance"] = deserialize_distance(config.get("distance", "squared_l2"))

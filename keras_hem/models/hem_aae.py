@@ -1,5 +1,7 @@
 """HEM-AAE: the paper's recommender, wired from the library's parts."""
 
+from __future__ import annotations
+
 import contextlib
 
 import keras
@@ -21,7 +23,7 @@ from keras_hem.data.row_features import mean_model_features, row_labels
 from keras_hem.layers.mean_model import MeanModel
 from keras_hem.layers.mean_model_labeler import MeanModelLabeler, observed_values
 from keras_hem.layers.output_dense import OutputDense
-from keras_hem.mining.protocol import check_miner
+from keras_hem.mining.protocol import Miner, check_miner
 from keras_hem.mining.triplet_hard_miner import TripletHardMiner
 from keras_hem.models.adversarial_autoencoder import AdversarialAutoencoder
 from keras_hem.ops import gather_columns, pair_dot, sparse_dense_matmul
@@ -135,27 +137,27 @@ class HEMAAE(AdversarialAutoencoder):
 
     def __init__(
         self,
-        hidden=400,
-        activation="sigmoid",
-        output_activation="identity",
-        rating_scale=None,
-        depth=3,
-        label_depth=1,
-        strategy="batch_hard",
-        orientation="item",
-        seed=None,
-        triplet_margin=1.0,
-        triplet_weight=0.1,
-        adversarial_weight=0.1,
-        l2=0.001,
-        generator_loss="non_saturating",
-        mining_features="mean_model",
-        ranking_weight=0.0,
-        output_bias_init="zeros",
-        miner=None,
-        adversarial_update="alternating",
-        batch_format="auto",
-        reconstruction_reduction="mean",
+        hidden: int = 400,
+        activation: str = "sigmoid",
+        output_activation: str = "identity",
+        rating_scale: tuple[float, float] | None = None,
+        depth: int = 3,
+        label_depth: int = 1,
+        strategy: str = "batch_hard",
+        orientation: str = "item",
+        seed: int | None = None,
+        triplet_margin: float = 1.0,
+        triplet_weight: float = 0.1,
+        adversarial_weight: float = 0.1,
+        l2: float = 0.001,
+        generator_loss: str = "non_saturating",
+        mining_features: str = "mean_model",
+        ranking_weight: float = 0.0,
+        output_bias_init: str = "zeros",
+        miner: Miner | None = None,
+        adversarial_update: str = "alternating",
+        batch_format: str = "auto",
+        reconstruction_reduction: str = "mean",
         **kwargs,
     ):
         if batch_format not in BATCH_FORMATS:
