@@ -131,3 +131,36 @@ def test_no_published_file_names_a_machine_path():
         if check_site.MACHINE_PATH.search(text)
     }
     assert found == {}
+
+
+autolink = load_hook("autolink")
+
+
+def test_api_names_cover_the_documented_classes():
+    names = autolink.api_names(REPO / "docs" / "api")
+    assert names["TripletLoss"] == "keras_hem.losses.TripletLoss"
+    assert names["HEMAAE"] == "keras_hem.models.HEMAAE"
+    assert names["keras_hem.evaluation.evaluate"] == "keras_hem.evaluation.evaluate"
+    assert "SHAPES" not in names  # a constant: only its full path links
+    assert "evaluate" not in names  # functions link by full path only
+
+
+def test_code_spans_naming_classes_become_links():
+    names = {"TripletLoss": "keras_hem.losses.TripletLoss"}
+    page = "\n".join(
+        [
+            "Use `TripletLoss` or `TripletLoss(margin=1)`; `Unknown` stays.",
+            "Already linked: [`TripletLoss`](api/losses.md).",
+            "## A heading with `TripletLoss`",
+            "```python",
+            "loss = `TripletLoss`",
+            "```",
+            "    `TripletLoss` in an indented block",
+        ]
+    )
+    lines = autolink.link_code_spans(page, names).split("\n")
+    assert lines[0] == (
+        "Use [`TripletLoss`][keras_hem.losses.TripletLoss] or `TripletLoss(margin=1)`; "
+        "`Unknown` stays."
+    )
+    assert lines[1:] == page.split("\n")[1:]
