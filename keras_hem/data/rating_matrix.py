@@ -14,6 +14,7 @@ import pandas as pd
 from scipy import sparse
 
 from keras_hem.data import validation
+from keras_hem.types import ArrayLike
 
 _DICT_FORMAT = "keras_hem.RatingMatrix"
 _DICT_VERSION = 1
@@ -208,14 +209,14 @@ class RatingMatrix:
     @classmethod
     def from_dataframe(
         cls,
-        df,
-        user_col="user",
-        item_col="item",
-        rating_col="rating",
-        scale=None,
-        step=None,
-        duplicates="error",
-    ):
+        df: pd.DataFrame,
+        user_col: str = "user",
+        item_col: str = "item",
+        rating_col: str = "rating",
+        scale: tuple[float, float] | None = None,
+        step: float | None = None,
+        duplicates: str = "error",
+    ) -> RatingMatrix:
         """Build a RatingMatrix from a DataFrame with one rating per row.
 
         Args:
@@ -258,7 +259,15 @@ class RatingMatrix:
         )
 
     @classmethod
-    def from_arrays(cls, users, items, ratings, scale=None, step=None, duplicates="error"):
+    def from_arrays(
+        cls,
+        users: ArrayLike,
+        items: ArrayLike,
+        ratings: ArrayLike,
+        scale: tuple[float, float] | None = None,
+        step: float | None = None,
+        duplicates: str = "error",
+    ) -> RatingMatrix:
         """Build a RatingMatrix from three parallel 1-D arrays.
 
         Args:
@@ -296,7 +305,13 @@ class RatingMatrix:
         )
 
     @classmethod
-    def from_sparse(cls, matrix, scale=None, step=None, duplicates="error"):
+    def from_sparse(
+        cls,
+        matrix: sparse.spmatrix | sparse.sparray,
+        scale: tuple[float, float] | None = None,
+        step: float | None = None,
+        duplicates: str = "error",
+    ) -> RatingMatrix:
         """Build a RatingMatrix from a users x items SciPy sparse matrix.
 
         User and item ids are the row and column indices, and the shape is kept: empty rows and
@@ -375,42 +390,42 @@ class RatingMatrix:
     # Sizes and coordinates
 
     @property
-    def users(self):
+    def users(self) -> np.ndarray:
         """Read-only int32 user index of each rating, sorted by (user, item)."""
         return self._users
 
     @property
-    def items(self):
+    def items(self) -> np.ndarray:
         """Read-only int32 item index of each rating."""
         return self._items
 
     @property
-    def ratings(self):
+    def ratings(self) -> np.ndarray:
         """Read-only float32 rating values, aligned with `users` and `items`."""
         return self._ratings
 
     @property
-    def user_ids(self):
+    def user_ids(self) -> np.ndarray:
         """Read-only array of original user ids; `user_ids[i]` is the id of user index `i`."""
         return self._user_ids
 
     @property
-    def item_ids(self):
+    def item_ids(self) -> np.ndarray:
         """Read-only array of original item ids; `item_ids[j]` is the id of item index `j`."""
         return self._item_ids
 
     @property
-    def n_users(self):
+    def n_users(self) -> int:
         """Number of users (rows of `csr`), including users without ratings."""
         return len(self._user_ids)
 
     @property
-    def n_items(self):
+    def n_items(self) -> int:
         """Number of items (columns of `csr`), including items without ratings."""
         return len(self._item_ids)
 
     @property
-    def n_ratings(self):
+    def n_ratings(self) -> int:
         """Number of stored ratings."""
         return len(self._ratings)
 
@@ -423,7 +438,7 @@ class RatingMatrix:
     # ----------------------------------------------------------------------------------------
     # Id maps
 
-    def user_index(self, ids, strict=False):
+    def user_index(self, ids: ArrayLike, strict: bool = False) -> np.ndarray:
         """Map user ids to indices.
 
         Args:
@@ -443,7 +458,7 @@ class RatingMatrix:
         """
         return self._lookup(self._user_ids, ids, strict, "user")
 
-    def item_index(self, ids, strict=False):
+    def item_index(self, ids: ArrayLike, strict: bool = False) -> np.ndarray:
         """Map item ids to indices.
 
         Args:
@@ -481,7 +496,7 @@ class RatingMatrix:
     # ----------------------------------------------------------------------------------------
     # Dense rows
 
-    def to_item_user_csr(self):
+    def to_item_user_csr(self) -> sparse.csr_array:
         """Return the items x users CSR matrix (the model's orientation).
 
         The matrix is built once and cached; do not modify it in place.
@@ -499,7 +514,7 @@ class RatingMatrix:
             self._item_user_csr.sort_indices()
         return self._item_user_csr
 
-    def item_rows(self, item_indices):
+    def item_rows(self, item_indices: ArrayLike) -> np.ndarray:
         """Dense rating vectors of some items over all users.
 
         Args:
@@ -520,7 +535,7 @@ class RatingMatrix:
         indices = _check_indices(item_indices, self.n_items, "item")
         return self.to_item_user_csr()[indices].toarray()
 
-    def user_rows(self, user_indices):
+    def user_rows(self, user_indices: ArrayLike) -> np.ndarray:
         """Dense rating vectors of some users over all items.
 
         Args:
@@ -540,7 +555,7 @@ class RatingMatrix:
         indices = _check_indices(user_indices, self.n_users, "user")
         return self.csr[indices].toarray()
 
-    def to_dataframe(self):
+    def to_dataframe(self) -> pd.DataFrame:
         """Return the ratings as a DataFrame with the original ids.
 
         Returns:
@@ -561,7 +576,9 @@ class RatingMatrix:
     # ----------------------------------------------------------------------------------------
     # Splits
 
-    def random_split(self, test_fraction=0.2, seed=0):
+    def random_split(
+        self, test_fraction: float = 0.2, seed: int = 0
+    ) -> tuple[RatingMatrix, RatingMatrix]:
         """Split the ratings at random into train and test sets.
 
         This is the protocol of the HEM-AAE paper: a random `1 - test_fraction` /
@@ -597,7 +614,9 @@ class RatingMatrix:
         is_test[rng.permutation(self.n_ratings)[:n_test]] = True
         return self._subset(~is_test), self._subset(is_test)
 
-    def per_user_split(self, test_fraction=0.2, seed=0, min_train=1):
+    def per_user_split(
+        self, test_fraction: float = 0.2, seed: int = 0, min_train: int = 1
+    ) -> tuple[RatingMatrix, RatingMatrix]:
         """Hold out a random fraction of each user's ratings.
 
         A user with `n` ratings gives `min(round(test_fraction * n), n - min_train)` of them
@@ -660,7 +679,7 @@ class RatingMatrix:
     # ----------------------------------------------------------------------------------------
     # Serialisation
 
-    def to_dict(self, include_ratings=True):
+    def to_dict(self, include_ratings: bool = True) -> dict:
         """Describe the matrix as JSON-able data.
 
         Ids keep their type through `json.dumps` / `json.loads` (ints stay ints, strings stay
@@ -696,7 +715,7 @@ class RatingMatrix:
         return data
 
     @classmethod
-    def from_dict(cls, data):
+    def from_dict(cls, data: dict) -> RatingMatrix:
         """Rebuild a RatingMatrix from `to_dict` output.
 
         Args:
@@ -725,7 +744,7 @@ class RatingMatrix:
         ratings = np.asarray(data.get("ratings", []), dtype=np.float32)
         return cls(users, items, ratings, user_ids, item_ids, data["scale"], data["step"])
 
-    def get_config(self):
+    def get_config(self) -> dict:
         """Return the id maps, scale and step (no ratings) as JSON-able data.
 
         Returns:
@@ -738,7 +757,7 @@ class RatingMatrix:
         return self.to_dict(include_ratings=False)
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> RatingMatrix:
         """Rebuild a rating-free RatingMatrix (id maps only) from `get_config` output.
 
         Args:

@@ -26,6 +26,8 @@ restricted to the `M` most-rated items whenever the catalogue has more than `M` 
   so set `max_items` lower when the fit time matters more than the last items.
 """
 
+from __future__ import annotations
+
 import math
 import numbers
 import os
@@ -35,6 +37,8 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 from keras import ops
+
+from keras_hem.types import ArrayLike, Tensor
 
 # Share of physical memory that the EASE fit may use when `max_items` is not given.
 MEMORY_FRACTION = 0.25
@@ -50,7 +54,7 @@ _FALLBACK_MEMORY = 8 << 30
 _GRAM_BLOCK_CELLS = 1 << 22
 
 
-def physical_memory():
+def physical_memory() -> int:
     """The machine's physical memory in bytes (8 GiB where the OS does not say).
 
     Returns:
@@ -65,7 +69,7 @@ def physical_memory():
     return int(pages) * int(size)
 
 
-def max_items_for_memory(memory=None, fraction=MEMORY_FRACTION):
+def max_items_for_memory(memory: int | None = None, fraction: float = MEMORY_FRACTION) -> int:
     """The most items EASE may keep: `floor(sqrt(fraction * memory / BYTES_PER_CELL))`.
 
     Args:
@@ -90,7 +94,7 @@ def max_items_for_memory(memory=None, fraction=MEMORY_FRACTION):
     return max(1, math.isqrt(int(fraction * memory / BYTES_PER_CELL)))
 
 
-def default_max_items(memory=None):
+def default_max_items(memory: int | None = None) -> int:
     """The items EASE keeps by default: `min(DEFAULT_MAX_ITEMS, max_items_for_memory())`.
 
     Args:
@@ -106,7 +110,9 @@ def default_max_items(memory=None):
     return min(DEFAULT_MAX_ITEMS, max_items_for_memory(memory))
 
 
-def binary_interactions(interactions, missing_value=0.0, batch_size=1024):
+def binary_interactions(
+    interactions: ArrayLike, missing_value: float = 0.0, batch_size: int = 1024
+) -> sp.csr_array:
     """The interactions as a binary float32 `scipy.sparse.csr_array` (users x items).
 
     Args:
@@ -147,7 +153,7 @@ def binary_interactions(interactions, missing_value=0.0, batch_size=1024):
     return sp.csr_array((ones, matrix.indices, matrix.indptr), shape=matrix.shape)
 
 
-def most_rated_items(interactions, max_items):
+def most_rated_items(interactions: ArrayLike, max_items: int) -> np.ndarray:
     """Indices of the `max_items` items with the most interactions, in increasing order.
 
     Equal counts go to the lower item index.
@@ -165,7 +171,7 @@ def most_rated_items(interactions, max_items):
     return np.sort(np.argsort(-counts, kind="stable")[:max_items]).astype(np.int64)
 
 
-def ease_weights(interactions, l2, items=None):
+def ease_weights(interactions: ArrayLike, l2: float, items: np.ndarray | None = None) -> np.ndarray:
     """EASE's item weights `B = I - P / diag(P)`, `P = (X^T X + l2 I)^-1`, in bounded memory.
 
     `X` is the binary interaction matrix restricted to the columns `items`. The Gram matrix is
@@ -217,7 +223,9 @@ def ease_weights(interactions, l2, items=None):
     return work.astype(np.float32)
 
 
-def ease_scores(interactions, items, weights, n_items):
+def ease_scores(
+    interactions: ArrayLike, items: np.ndarray, weights: np.ndarray, n_items: int
+) -> np.ndarray:
     """EASE scores of users from their sparse interaction rows: `X[:, items] @ weights`.
 
     Costs O(interactions x M) and holds one `(users, n_items)` float32 output. The rows stay
@@ -293,7 +301,13 @@ class EASEScorer(keras.layers.Layer):
         1
     """
 
-    def __init__(self, l2=500.0, missing_value=0.0, max_items=None, **kwargs):
+    def __init__(
+        self,
+        l2: float = 500.0,
+        missing_value: float = 0.0,
+        max_items: int | None = None,
+        **kwargs,
+    ):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         if isinstance(l2, bool) or not isinstance(l2, numbers.Real) or not l2 > 0:
@@ -330,7 +344,7 @@ class EASEScorer(keras.layers.Layer):
             name="kept_items",
         )
 
-    def adapt(self, interactions, batch_size=1024):
+    def adapt(self, interactions: ArrayLike, batch_size: int = 1024) -> None:
         """Fits the item weights in closed form (on the most-rated items above `max_items`).
 
         Args:
@@ -358,7 +372,7 @@ class EASEScorer(keras.layers.Layer):
         self.kept_items.assign(items.astype("int32"))
         self.item_weights.assign(weights)
 
-    def call(self, inputs):
+    def call(self, inputs: Tensor) -> Tensor:
         binary = self._binary(inputs)
         kept = self.item_weights.shape[0]
         if kept == self.n_items:

@@ -1,7 +1,11 @@
 """A dense output layer whose weights are stored one row per output unit."""
 
+from __future__ import annotations
+
 import keras
 from keras import ops
+
+from keras_hem.types import Tensor
 
 
 @keras.saving.register_keras_serializable(package="keras_hem")
@@ -40,10 +44,10 @@ class OutputDense(keras.layers.Layer):
 
     def __init__(
         self,
-        units,
-        activation=None,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
+        units: int,
+        activation: str | None = None,
+        kernel_initializer: str | keras.initializers.Initializer = "glorot_uniform",
+        bias_initializer: str | keras.initializers.Initializer = "zeros",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -67,7 +71,7 @@ class OutputDense(keras.layers.Layer):
             shape=(self.units,), initializer=self.bias_initializer, name="bias"
         )
 
-    def call(self, inputs):
+    def call(self, inputs: Tensor) -> Tensor:
         logits = ops.matmul(inputs, ops.transpose(ops.cast(self.kernel, inputs.dtype)))
         return self.activation(logits + ops.cast(self.bias, inputs.dtype))
 

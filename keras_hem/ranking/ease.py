@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,6 +15,10 @@ from keras_hem.layers.ease_scorer import (
     most_rated_items,
 )
 from keras_hem.ranking.protocol import check_user_indices
+from keras_hem.types import ArrayLike
+
+if TYPE_CHECKING:
+    from keras_hem.ranking.ratings import RatingScorer
 
 
 class EASEBlendScorer:
@@ -69,7 +74,13 @@ class EASEBlendScorer:
 
     name = "ease"
 
-    def __init__(self, ratings, l2=500.0, rating_weight=0.03, max_items=None):
+    def __init__(
+        self,
+        ratings: RatingScorer,
+        l2: float = 500.0,
+        rating_weight: float = 0.03,
+        max_items: int | None = None,
+    ):
         if isinstance(l2, bool) or not isinstance(l2, numbers.Real) or not l2 > 0:
             raise ValueError(f"`l2` must be a positive number, got l2={l2!r}.")
         if (
@@ -97,11 +108,11 @@ class EASEBlendScorer:
         self._interactions = interactions
 
     @property
-    def n_items(self):
+    def n_items(self) -> int:
         """Number of items."""
         return self.ratings.n_items
 
-    def ease_scores(self, user_indices):
+    def ease_scores(self, user_indices: ArrayLike) -> np.ndarray:
         """EASE's part of the score alone (0 for items EASE does not keep).
 
         Args:
@@ -116,7 +127,7 @@ class EASEBlendScorer:
         users = check_user_indices(user_indices, self.ratings.statistics.n_users)
         return ease_scores(self._interactions[users], self.items, self.weights, self.n_items)
 
-    def score(self, user_indices):
+    def score(self, user_indices: ArrayLike) -> np.ndarray:
         """The blended score, with the fallbacks above.
 
         Args:

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import numpy as np
+
 from keras_hem.ranking.protocol import check_user_indices
+from keras_hem.types import ArrayLike
+
+if TYPE_CHECKING:
+    from keras_hem.ranking.ratings import RatingScorer
 
 
 class HeadScorer:
@@ -32,17 +40,17 @@ class HeadScorer:
 
     name = "head"
 
-    def __init__(self, ratings):
+    def __init__(self, ratings: RatingScorer):
         self.ratings = ratings
         # Fails early, with the model's own message, when there is no head.
         ratings.model.observation_scores(ratings.codes[:1], [0])
 
     @property
-    def n_items(self):
+    def n_items(self) -> int:
         """Number of items."""
         return self.ratings.n_items
 
-    def score(self, user_indices):
+    def score(self, user_indices: ArrayLike) -> np.ndarray:
         """Ranking-head probabilities, with the fallbacks above.
 
         Args:

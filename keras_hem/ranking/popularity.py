@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+from keras_hem.types import ArrayLike
+
+if TYPE_CHECKING:
+    from keras_hem.ranking.statistics import RatingStatistics
 
 
 class PopularityScorer:
@@ -26,15 +33,15 @@ class PopularityScorer:
 
     name = "popularity"
 
-    def __init__(self, statistics):
+    def __init__(self, statistics: RatingStatistics):
         self.statistics = statistics
 
     @property
-    def n_items(self):
+    def n_items(self) -> int:
         """Number of items."""
         return self.statistics.n_items
 
-    def score(self, user_indices):
+    def score(self, user_indices: ArrayLike) -> np.ndarray:
         """The popularity row, once per user.
 
         Args:

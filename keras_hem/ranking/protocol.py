@@ -6,6 +6,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from keras_hem.types import ArrayLike
+
 
 @runtime_checkable
 class Scorer(Protocol):
@@ -25,7 +27,7 @@ class Scorer(Protocol):
         >>> import numpy as np
         >>> class Constant:
         ...     name, n_items = "constant", 3
-        ...     def score(self, user_indices):
+        ...     def score(self, user_indices: ArrayLike) -> np.ndarray:
         ...         return np.zeros((len(user_indices), 3), "float32")
         >>> isinstance(Constant(), Scorer)
         True
@@ -34,7 +36,7 @@ class Scorer(Protocol):
     name: str
     n_items: int
 
-    def score(self, user_indices) -> np.ndarray:
+    def score(self, user_indices: ArrayLike) -> np.ndarray:
         """Scores of every item for some users; higher ranks first.
 
         Args:
@@ -46,7 +48,7 @@ class Scorer(Protocol):
         ...
 
 
-def check_user_indices(user_indices, n_users):
+def check_user_indices(user_indices: ArrayLike, n_users: int) -> np.ndarray:
     """`user_indices` as a 1-D intp array, or `IndexError` for anything out of `[0, n_users)`.
 
     Args:

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from keras_hem.ranking.protocol import check_user_indices
 from keras_hem.ranking.statistics import RatingStatistics
+from keras_hem.types import ArrayLike
+
+if TYPE_CHECKING:
+    import keras
+
+    from keras_hem.data import RatingMatrix
 
 ORIENTATIONS = ("item", "user")
 # (code, column) pairs decoded per `decode_pairs` call: bounds its (pairs, hidden) temporaries.
@@ -58,7 +66,13 @@ class RatingScorer:
 
     name = "ratings"
 
-    def __init__(self, model, train, statistics=None, batch_size=None):
+    def __init__(
+        self,
+        model: keras.Model,
+        train: RatingMatrix,
+        statistics: RatingStatistics | None = None,
+        batch_size: int | None = None,
+    ):
         orientation = getattr(model, "orientation", "item")
         if orientation not in ORIENTATIONS:
             raise ValueError(
@@ -72,7 +86,7 @@ class RatingScorer:
         self.codes = np.asarray(model.encode(rows, batch_size=batch_size), dtype=np.float32)
 
     @property
-    def n_items(self):
+    def n_items(self) -> int:
         """Number of items."""
         return self.train.n_items
 
@@ -96,7 +110,7 @@ class RatingScorer:
             out = np.asarray(decode(self.codes, users)).T
         return np.ascontiguousarray(out, dtype=np.float32)
 
-    def reconstruction(self, user_indices):
+    def reconstruction(self, user_indices: ArrayLike) -> np.ndarray:
         """The raw reconstruction of some users over every item: no fallback, unclipped.
 
         Args:
@@ -111,7 +125,7 @@ class RatingScorer:
         users = check_user_indices(user_indices, self.train.n_users)
         return self.decode_users(self.model.decode, users)
 
-    def score(self, user_indices):
+    def score(self, user_indices: ArrayLike) -> np.ndarray:
         """Reconstructed ratings with the fallbacks (see the class docstring), unclipped.
 
         Args:
@@ -130,7 +144,7 @@ class RatingScorer:
             scores[:, ~stats.item_seen] = stats.user_mean[users][:, None]
         return stats.fill_unseen_users(scores, users)
 
-    def predict_pairs(self, user_indices, item_indices):
+    def predict_pairs(self, user_indices: ArrayLike, item_indices: ArrayLike) -> np.ndarray:
         """The raw reconstruction at `(user, item)` pairs only: no fallback, unclipped.
 
         Many pairs over few columns (users, for item rows) are decoded as whole columns,

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from keras_hem.types import ArrayLike
+
+if TYPE_CHECKING:
+    from keras_hem.data import RatingMatrix
 
 # Pseudo-ratings at the global mean added to each item's ratings for the popularity score, so
 # that an item with a single 5-star rating does not outrank a well-liked popular one.
@@ -42,7 +48,9 @@ class RatingStatistics:
     popularity: np.ndarray
 
     @classmethod
-    def from_ratings(cls, train, prior_ratings=PRIOR_RATINGS):
+    def from_ratings(
+        cls, train: RatingMatrix, prior_ratings: float = PRIOR_RATINGS
+    ) -> RatingStatistics:
         """Statistics of a training `RatingMatrix`.
 
         Args:
@@ -67,16 +75,16 @@ class RatingStatistics:
         )
 
     @property
-    def n_users(self):
+    def n_users(self) -> int:
         """Number of users."""
         return len(self.user_seen)
 
     @property
-    def n_items(self):
+    def n_items(self) -> int:
         """Number of items."""
         return len(self.item_seen)
 
-    def fill_unseen_users(self, scores, user_indices):
+    def fill_unseen_users(self, scores: np.ndarray, user_indices: ArrayLike) -> np.ndarray:
         """Give the rows of users without training ratings the popularity scores, in place.
 
         Args:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import numbers
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 
 from keras_hem.evaluation.ranking_metrics import top_k_items
+from keras_hem.types import ArrayLike
+
+if TYPE_CHECKING:
+    from keras_hem.ranking.protocol import Scorer
 
 # Score cells per chunk by default: 2**23 float32 scores (32 MiB) per (chunk, n_items) array.
 CHUNK_CELLS = 1 << 23
@@ -29,7 +34,7 @@ class TopK(NamedTuple):
     valid: np.ndarray
 
 
-def chunk_size_for(n_items, cells=CHUNK_CELLS):
+def chunk_size_for(n_items: int, cells: int = CHUNK_CELLS) -> int:
     """Users per chunk so that a `(chunk, n_items)` array holds about `cells` scores.
 
     Args:
@@ -46,7 +51,13 @@ def chunk_size_for(n_items, cells=CHUNK_CELLS):
     return max(1, int(cells) // max(int(n_items), 1))
 
 
-def chunked_top_k(scorer, user_indices, k, exclude=None, chunk_size=None):
+def chunked_top_k(
+    scorer: Scorer | Callable[[np.ndarray], np.ndarray],
+    user_indices: ArrayLike,
+    k: int,
+    exclude: sp.spmatrix | sp.sparray | None = None,
+    chunk_size: int | None = None,
+) -> TopK:
     """The `k` best-scored items of each user, scoring `chunk_size` users at a time.
 
     Memory stays at a few `(chunk_size, n_items)` arrays plus the `(users, k)` result, however
