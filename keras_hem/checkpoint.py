@@ -46,7 +46,7 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         ['best', 'best_epoch', 'wait']
     """
 
-    def __init__(self, restored=None, **kwargs):
+    def __init__(self, restored: dict | None = None, **kwargs):
         super().__init__(**kwargs)
         self.restored = restored
         self.restored_weights = None
@@ -91,7 +91,12 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         {}
     """
 
-    def __init__(self, folder, stopping=None, history=None):
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        stopping: ResumableEarlyStopping | None = None,
+        history: dict | None = None,
+    ):
         super().__init__()
         self.folder = Path(folder)
         self.stopping = stopping
@@ -128,7 +133,9 @@ def _atomic(path, write):
     os.replace(temporary, path)
 
 
-def resume_state(folder):
+def resume_state(
+    folder: str | os.PathLike,
+) -> tuple[keras.Model, dict, list[np.ndarray] | None]:
     """What `TrainingCheckpoint` left in `folder`: `(model, state, best_weights)`.
 
     Args:

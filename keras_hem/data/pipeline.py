@@ -18,10 +18,14 @@ on JAX see the same batches.
 from __future__ import annotations
 
 import numbers
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
 import scipy.sparse as sp
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 
 def as_csr(matrix):
@@ -32,7 +36,7 @@ def as_csr(matrix):
     return csr
 
 
-def epoch_order(n_rows, seed, epoch):
+def epoch_order(n_rows: int, seed: int, epoch: int) -> np.ndarray:
     """The row order of one epoch: a permutation seeded by `(seed, epoch)`.
 
     Args:
@@ -106,14 +110,14 @@ class RowBatches(keras.utils.PyDataset):
 
     def __init__(
         self,
-        rows,
-        targets=None,
-        batch_size=256,
-        shuffle=False,
-        seed=0,
-        extras=None,
-        remainder="keep",
-        shard=(0, 1),
+        rows: sp.spmatrix | sp.sparray | np.ndarray,
+        targets: sp.spmatrix | sp.sparray | np.ndarray | None = None,
+        batch_size: int = 256,
+        shuffle: bool = False,
+        seed: int = 0,
+        extras: dict[str, np.ndarray] | None = None,
+        remainder: str = "keep",
+        shard: tuple[int, int] = (0, 1),
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -210,7 +214,7 @@ class RowBatches(keras.utils.PyDataset):
         self.epoch += 1
 
 
-def bucket_size(n, minimum=8):
+def bucket_size(n: int, minimum: int = 8) -> int:
     """`n` rounded up to `m * 2**e` with `m` in 4..8: at most 25% padding, 4 sizes per doubling.
 
     Sparse batches are padded to these sizes so that a compiled step sees a few shapes, not one
@@ -280,7 +284,7 @@ class SparseRowBatches(RowBatches):
         return inputs, targets
 
 
-def sparse_rows(csr, indices):
+def sparse_rows(csr: sp.csr_array | sp.csr_matrix, indices: np.ndarray) -> dict[str, np.ndarray]:
     """Entries of rows `indices` of a CSR matrix as a padded coordinate dict (-1: empty row).
 
     Returns:
@@ -320,7 +324,7 @@ def is_sparse_batch(x):
     return isinstance(x, dict) and "columns" in x
 
 
-def density(rows):
+def density(rows: sp.spmatrix | sp.sparray | np.ndarray) -> float:
     """Share of observed (stored, non-zero) entries of a matrix.
 
     Examples:
@@ -348,8 +352,14 @@ def densify(csr, indices):
 
 
 def row_dataset(
-    rows, targets=None, batch_size=256, shuffle=False, seed=0, extras=None, first_epoch=0
-):
+    rows: sp.spmatrix | sp.sparray | np.ndarray,
+    targets: sp.spmatrix | sp.sparray | np.ndarray | None = None,
+    batch_size: int = 256,
+    shuffle: bool = False,
+    seed: int = 0,
+    extras: dict[str, np.ndarray] | None = None,
+    first_epoch: int = 0,
+) -> tf.data.Dataset:
     """A `tf.data.Dataset` with the batches (and order) of `RowBatches`, for TensorFlow.
 
     The CSR matrix lives in the graph as ragged tensors; each batch gathers its rows and
@@ -436,7 +446,7 @@ class EpochSync(keras.callbacks.Callback):
         3
     """
 
-    def __init__(self, batches):
+    def __init__(self, batches: RowBatches):
         super().__init__()
         if not isinstance(batches, RowBatches):
             raise TypeError(f"EpochSync needs a RowBatches, got {type(batches).__name__}.")
@@ -483,16 +493,16 @@ def distribution_layout():
 
 
 def make_row_batches(
-    rows,
-    targets=None,
-    batch_size=256,
-    shuffle=False,
-    seed=0,
-    extras=None,
-    training=True,
-    first_epoch=0,
-    sparse=False,
-):
+    rows: sp.spmatrix | sp.sparray | np.ndarray,
+    targets: sp.spmatrix | sp.sparray | np.ndarray | None = None,
+    batch_size: int = 256,
+    shuffle: bool = False,
+    seed: int = 0,
+    extras: dict[str, np.ndarray] | None = None,
+    training: bool = True,
+    first_epoch: int = 0,
+    sparse: bool = False,
+) -> tf.data.Dataset | RowBatches:
     """Batches of `rows` for `fit` / `evaluate` / `predict` on the active backend.
 
     TensorFlow without a `keras.distribution`: `row_dataset` (tf.data). Otherwise a

@@ -7,12 +7,15 @@ O(ratings x depth) and nothing of size rows x columns is ever built. `HEMAAE.fit
 compute the mining inputs of every row once per fit.
 """
 
+from __future__ import annotations
+
 import numpy as np
 
 from keras_hem.data.pipeline import as_csr
+from keras_hem.types import ArrayLike
 
 
-def mean_model_features(rows, depth=3, fill_value=0.0):
+def mean_model_features(rows: ArrayLike, depth: int = 3, fill_value: float = 0.0) -> np.ndarray:
     """The mean-model tree (paper eqs 1-3) of every row, as `keras_hem.layers.MeanModel`.
 
     Args:
@@ -66,7 +69,7 @@ def _node_means(keys, x, counts, n_rows, n_nodes, inherited):
     return np.where(counts > 0, means, inherited).astype("float32")
 
 
-def row_labels(rows, thresholds):
+def row_labels(rows: ArrayLike, thresholds: ArrayLike) -> np.ndarray:
     """Class of each row, as `keras_hem.layers.MeanModelLabeler` gives it.
 
     A row's class is the number of thresholds its mean rating exceeds (0 for a row without

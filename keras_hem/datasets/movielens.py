@@ -69,6 +69,7 @@ import os
 import shutil
 import warnings
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -573,7 +574,13 @@ def _cached_ratings(name, cache_dir):
     return path if path.is_file() else None
 
 
-def load_data(name="ml-100k", data_dir=None, origin=None, cache_dir=None, verify=True):
+def load_data(
+    name: str = "ml-100k",
+    data_dir: str | os.PathLike | None = None,
+    origin: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    verify: bool = True,
+) -> pd.DataFrame:
     """Load MovieLens ratings as a DataFrame.
 
     See the module docstring for where the files are looked for and how they are checked.
@@ -676,7 +683,11 @@ def _title_files(name, folder):
     return paths
 
 
-def load_titles(name="ml-100k", data_dir=None, cache_dir=None):
+def load_titles(
+    name: str = "ml-100k",
+    data_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+) -> pd.Series | None:
     """Load movie titles, if a local or cached copy of the title file exists.
 
     Nothing is downloaded: the file is read from `data_dir` (else `KERAS_HEM_DATA`) as
@@ -741,7 +752,13 @@ def _sniff_compression(path):
     return next((kind for magic, kind in _MAGIC if head.startswith(magic)), None)
 
 
-def load_csv(path, columns=("user", "item", "rating"), sep=",", header=True, encoding=None):
+def load_csv(
+    path: str | os.PathLike,
+    columns: Sequence[str] = ("user", "item", "rating"),
+    sep: str = ",",
+    header: bool = True,
+    encoding: str | None = None,
+) -> pd.DataFrame:
     r"""Read a user's own ratings file.
 
     Args:

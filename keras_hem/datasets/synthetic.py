@@ -7,14 +7,27 @@
   holds the (users, items, ratings) sizes of the MovieLens sets for scale benchmarks.
 """
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    import pandas as pd
+    import scipy.sparse as sp
+
 
 def low_rank_ratings(
-    n_items=200, n_users=150, rank=4, density=0.2, noise=0.3, scale=(1, 5), seed=0
-):
+    n_items: int = 200,
+    n_users: int = 150,
+    rank: int = 4,
+    density: float = 0.2,
+    noise: float = 0.3,
+    scale: tuple[int, int] = (1, 5),
+    seed: int = 0,
+) -> np.ndarray:
     """An items x users matrix of integer ratings drawn from a low-rank model plus noise.
 
     Ratings are `round(clip(mu + b_i + b_u + <p_i, q_u> + noise))` on the integer `scale`; a
@@ -254,20 +267,20 @@ def _grid_ratings(rng, items, users, shape, grid, rank, noise):
 
 
 def sparse_ratings(
-    n_users,
-    n_items,
-    n_ratings,
-    scale=(0.5, 5.0),
-    step=0.5,
+    n_users: int,
+    n_items: int,
+    n_ratings: int,
+    scale: tuple[float, float] = (0.5, 5.0),
+    step: float = 0.5,
     *,
-    rank=5,
-    noise=0.7,
-    item_exponent=1.5,
-    item_offset=0.05,
-    user_sigma=1.2,
-    seed=0,
-    as_frame=False,
-):
+    rank: int = 5,
+    noise: float = 0.7,
+    item_exponent: float = 1.5,
+    item_offset: float = 0.05,
+    user_sigma: float = 1.2,
+    seed: int = 0,
+    as_frame: bool = False,
+) -> sp.csr_array | pd.DataFrame:
     """MovieLens-shaped sparse ratings of any size, without ever building a dense matrix.
 
     Which pairs are rated: item popularity follows a Zipf-Mandelbrot law, the item of

@@ -38,8 +38,13 @@ Here the whole evaluation runs in NumPy on user chunks, with no framework or dev
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from keras_hem.data import RatingMatrix
 
 PROTOCOLS = ("full_catalog", "test_items")
 GAINS = ("binary", "graded")
@@ -124,7 +129,7 @@ def _scores(score_fn, users, n_items, valid):
     return scores
 
 
-def top_k_items(scores, valid, k):
+def top_k_items(scores: np.ndarray, valid: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices of the `k` best-scored valid items of each row, ties to the lower index.
 
     Uses a partition to find each row's k-th best score, then sorts only the items that can
@@ -204,15 +209,15 @@ def _chunk_totals(scores, valid, gains, relevant, ks):
 
 
 def ranking_metrics(
-    score_fn,
-    train,
-    test,
-    ks=(3, 5, 10),
-    threshold=None,
-    protocol="full_catalog",
-    gain="binary",
-    chunk_size=1024,
-):
+    score_fn: Callable[[np.ndarray], np.ndarray],
+    train: RatingMatrix,
+    test: RatingMatrix,
+    ks: Sequence[int] = (3, 5, 10),
+    threshold: float | None = None,
+    protocol: str = "full_catalog",
+    gain: str = "binary",
+    chunk_size: int = 1024,
+) -> dict[str, float]:
     """Precision@k and NDCG@k of a scoring function, over every user with a relevant test item.
 
     See the module docstring for the exact definitions and tie-breaking rule.

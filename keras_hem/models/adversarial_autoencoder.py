@@ -1,12 +1,14 @@
 """An autoencoder trained from a reconstruction side and an adversarial side (paper section 2)."""
 
+from __future__ import annotations
+
 import keras
 from keras import ops
 
 from keras_hem.losses.masked_reconstruction import masked_squared_error, observed_mask
 from keras_hem.losses.triplet_loss import triplet_margin_loss
 from keras_hem.mining.distances import pairwise_distances
-from keras_hem.mining.protocol import check_miner
+from keras_hem.mining.protocol import Miner, check_miner
 from keras_hem.models import steps
 from keras_hem.models.optimizer_group import OptimizerGroup
 
@@ -16,7 +18,7 @@ RECONSTRUCTION_REDUCTIONS = ("mean", "sum")
 _LOGGED = ("loss", "reconstruction_loss", "triplet_loss", "d_loss", "g_loss", "mae", "rmse")
 
 
-def paper_adam(learning_rate=0.001):
+def paper_adam(learning_rate: float = 0.001) -> keras.optimizers.Adam:
     """Adam with the paper's Table 1 settings: lr 0.001, beta1 0.9, beta2 0.999, eps 1e-8."""
     return keras.optimizers.Adam(
         learning_rate=learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8
@@ -113,20 +115,20 @@ class AdversarialAutoencoder(keras.Model):
 
     def __init__(
         self,
-        encoder,
-        decoder,
-        discriminator,
-        labeler=None,
-        miner=None,
-        feature_layer=None,
-        triplet_margin=1.0,
-        triplet_weight=1.0,
-        adversarial_weight=1.0,
-        l2=0.0,
-        generator_loss="non_saturating",
-        missing_value=0.0,
-        adversarial_update="alternating",
-        reconstruction_reduction="mean",
+        encoder: keras.Model | keras.layers.Layer,
+        decoder: keras.Model | keras.layers.Layer,
+        discriminator: keras.Model | keras.layers.Layer,
+        labeler: keras.layers.Layer | None = None,
+        miner: Miner | None = None,
+        feature_layer: keras.layers.Layer | None = None,
+        triplet_margin: float = 1.0,
+        triplet_weight: float = 1.0,
+        adversarial_weight: float = 1.0,
+        l2: float = 0.0,
+        generator_loss: str = "non_saturating",
+        missing_value: float = 0.0,
+        adversarial_update: str = "alternating",
+        reconstruction_reduction: str = "mean",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -186,9 +188,9 @@ class AdversarialAutoencoder(keras.Model):
 
     def compile(
         self,
-        autoencoder_optimizer=None,
-        discriminator_optimizer=None,
-        generator_optimizer=None,
+        autoencoder_optimizer: keras.optimizers.Optimizer | None = None,
+        discriminator_optimizer: keras.optimizers.Optimizer | None = None,
+        generator_optimizer: keras.optimizers.Optimizer | None = None,
         **kwargs,
     ):
         """Sets the optimizers (defaults: the paper's Adam, Table 1).

@@ -9,10 +9,16 @@ These cost O(entries x width), never O(rows x columns x width): the dense produc
 the density, while a MovieLens batch holds 0.2-5% of its cells.
 """
 
+from __future__ import annotations
+
 from keras import ops
 
+from keras_hem.types import Tensor
 
-def sparse_dense_matmul(row_ids, columns, values, kernel, n_rows):
+
+def sparse_dense_matmul(
+    row_ids: Tensor, columns: Tensor, values: Tensor, kernel: Tensor, n_rows: int
+) -> Tensor:
     """`X @ kernel` for a sparse `X` of `n_rows` rows: an embedding bag weighted by the values.
 
     Args:
@@ -38,7 +44,7 @@ def sparse_dense_matmul(row_ids, columns, values, kernel, n_rows):
     return ops.segment_sum(weighted, row_ids, num_segments=n_rows)
 
 
-def pair_dot(codes, row_ids, kernel, columns):
+def pair_dot(codes: Tensor, row_ids: Tensor, kernel: Tensor, columns: Tensor) -> Tensor:
     """`(codes @ kernel.T)[row_ids, columns]`, computed for the asked entries only.
 
     Args:
@@ -62,7 +68,7 @@ def pair_dot(codes, row_ids, kernel, columns):
     return ops.sum(entry_codes * ops.cast(entry_kernels, entry_codes.dtype), axis=1)
 
 
-def gather_columns(codes, kernel, columns=None):
+def gather_columns(codes: Tensor, kernel: Tensor, columns: Tensor | None = None) -> Tensor:
     """`(codes @ kernel.T)[:, columns]` without the other columns (all when `columns` is None).
 
     Args:

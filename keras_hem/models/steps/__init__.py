@@ -13,10 +13,14 @@ Each backend's module supplies a `train_step` and a `test_step` built on those t
 variable's value is threaded through the compiled step) and `torch.py` (not supported yet).
 """
 
+from __future__ import annotations
+
+import types
+
 import keras
 
 
-def for_backend(backend=None):
+def for_backend(backend: str | None = None) -> types.ModuleType:
     """The step module of `backend` (default: the active Keras backend).
 
     Args:
