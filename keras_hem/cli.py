@@ -197,7 +197,7 @@ def _parser():
     return parser
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     """Run the `keras-hem` command.
 
     Args:

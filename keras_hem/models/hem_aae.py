@@ -6,6 +6,7 @@ import contextlib
 
 import keras
 import numpy as np
+import scipy.sparse as sp
 from keras import ops
 
 from keras_hem.data.pipeline import (
@@ -27,6 +28,7 @@ from keras_hem.mining.protocol import Miner, check_miner
 from keras_hem.mining.triplet_hard_miner import TripletHardMiner
 from keras_hem.models.adversarial_autoencoder import AdversarialAutoencoder
 from keras_hem.ops import gather_columns, pair_dot, sparse_dense_matmul
+from keras_hem.types import ArrayLike
 
 ORIENTATIONS = ("item", "user")
 OUTPUT_ACTIVATIONS = ("identity", "sigmoid")
@@ -289,7 +291,9 @@ class HEMAAE(AdversarialAutoencoder):
         loss = keras.ops.binary_crossentropy(observed, logits, from_logits=True)
         return self.ranking_weight * keras.ops.mean(loss)
 
-    def ranking_scores(self, x, batch_size=None, **kwargs):
+    def ranking_scores(
+        self, x: np.ndarray | sp.spmatrix | sp.sparray, batch_size: int | None = None, **kwargs
+    ) -> np.ndarray:
         """Probability that each entry is observed, from the ranking head (`ranking_weight > 0`).
 
         Args:
@@ -357,7 +361,7 @@ class HEMAAE(AdversarialAutoencoder):
             values = layer(values)
         return ops.cast(values, "float32")
 
-    def uses_sparse_batches(self, rows):
+    def uses_sparse_batches(self, rows: np.ndarray | sp.spmatrix | sp.sparray) -> bool:
         """Whether `fit` and `evaluate` batch `rows` sparsely (see `batch_format`).
 
         Args:
@@ -388,7 +392,9 @@ class HEMAAE(AdversarialAutoencoder):
 
     # -- scoring parts of the matrix (bounded memory) --------------------------------------
 
-    def encode(self, x, batch_size=None):
+    def encode(
+        self, x: np.ndarray | sp.spmatrix | sp.sparray, batch_size: int | None = None
+    ) -> np.ndarray:
         """The latent codes of rows `x`, computed from their observed entries.
 
         Args:
@@ -411,7 +417,7 @@ class HEMAAE(AdversarialAutoencoder):
             return np.zeros((0, self.hidden), "float32")
         return np.concatenate(codes).astype("float32")
 
-    def decode(self, codes, columns=None):
+    def decode(self, codes: ArrayLike, columns: ArrayLike | None = None) -> np.ndarray:
         """Reconstructed ratings (unclipped) of `codes` at some columns, or all of them.
 
         Args:
@@ -428,7 +434,7 @@ class HEMAAE(AdversarialAutoencoder):
         bias = layer.bias if columns is None else ops.take(layer.bias, columns)
         return ops.convert_to_numpy(self._finish_decoder(layer.activation(logits + bias)))
 
-    def decode_pairs(self, codes, columns):
+    def decode_pairs(self, codes: ArrayLike, columns: ArrayLike) -> np.ndarray:
         """Reconstructed ratings (unclipped) of one `(code, column)` pair per entry.
 
         Args:
@@ -441,7 +447,7 @@ class HEMAAE(AdversarialAutoencoder):
         rows = np.arange(len(codes), dtype="int32")
         return ops.convert_to_numpy(self._decode_entries(codes, rows, np.asarray(columns, "int32")))
 
-    def observation_scores(self, codes, columns=None):
+    def observation_scores(self, codes: ArrayLike, columns: ArrayLike | None = None) -> np.ndarray:
         """The ranking head's probability that entries are observed, from `encode`'s codes.
 
         Args:
@@ -613,7 +619,9 @@ class HEMAAE(AdversarialAutoencoder):
         output = self.decoder.layers[0]
         output.bias.assign(np.full(output.bias.shape, value, "float32"))
 
-    def predict(self, x, batch_size=None, **kwargs):
+    def predict(
+        self, x: np.ndarray | sp.spmatrix | sp.sparray, batch_size: int | None = None, **kwargs
+    ) -> np.ndarray:
         """Reconstructed ratings (unclipped) for rows `x`, in the orientation given to `fit`."""
         x = self._rows(x, "x")
         self._ensure_built(x)
