@@ -64,11 +64,11 @@ def test_bad_splits_are_refused(reproduce, argv, capsys):
     assert argv[-1] in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("data, l2", [("ml-100k", 10.0), ("ml-1m", 3.0)])
-def test_tuned_row_uses_the_recipe_chosen_per_data_set(reproduce, data, l2):
+@pytest.mark.parametrize("data, l2, hidden", [("ml-100k", 10.0, 200), ("ml-1m", 3.0, 500)])
+def test_tuned_row_uses_the_recipe_chosen_per_data_set(reproduce, data, l2, hidden):
     args = reproduce.parse_args(["--data", data])
     model, config = reproduce.make_model("hem_aae_tuned", data, 0, args)
-    assert (model.hidden, model.batch_size, model.learning_rate) == (500, 128, 0.001)
+    assert (model.hidden, model.batch_size, model.learning_rate) == (hidden, 128, 0.001)
     assert model.model_kwargs == {"reconstruction_reduction": "sum", "l2": l2}
     default, _ = reproduce.make_model("hem_aae", data, 0, args)
     assert default.hidden == reproduce.HIDDEN[data] and default.model_kwargs == {}
