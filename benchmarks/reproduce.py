@@ -51,20 +51,6 @@ THRESHOLDS = (None, 4)
 TEST_FRACTION = 0.2
 HIDDEN = {"ml-100k": 100, "ml-1m": 400}
 EASE_REG = {"ml-100k": 500.0, "ml-1m": 500.0}
-# HEM-AAE variants: (HEMAAE keyword arguments, Recommender keyword arguments). `hem_aae` is the
-# library's defaults, ranked by `Recommender`'s default score; the paper's model and the
-# ablations rank by their predicted ratings, as the paper does, so that the rows compare what
-# mining and the adversary do to the autoencoder.
-BY_RATINGS = {"ranking": "ratings"}
-HEM_MODELS = {
-    "hem_aae": ({}, {}),
-    "hem_aae_paper": ({"output_activation": "sigmoid"}, BY_RATINGS),
-    "autorec": ({"triplet_weight": 0.0, "adversarial_weight": 0.0}, BY_RATINGS),
-    "mining_only": ({"adversarial_weight": 0.0}, BY_RATINGS),
-    "adversary_only": ({"triplet_weight": 0.0}, BY_RATINGS),
-    "mining_on_codes": ({"mining_features": "codes"}, BY_RATINGS),
-    "hem_aae_tuned": (None, None),  # per data set: TUNED
-}
 # `hem_aae_tuned`: the library's HEM-AAE with the recipe `tune.py` chose on validation slices of
 # every split's own training part (results/tune_<data>.json; no test part read): the
 # reconstruction error summed over the observed ratings (as eq 9 writes it) with a small L2,
@@ -79,6 +65,20 @@ TUNED = {
         {"reconstruction_reduction": "sum", "l2": 3.0},
         {"hidden": 500, "batch_size": 128, "learning_rate": 0.001},
     ),
+}
+# HEM-AAE variants: (HEMAAE keyword arguments, Recommender keyword arguments), or a dict of
+# them by data set. `hem_aae` is the library's defaults, ranked by `Recommender`'s default
+# score; the paper's model and the ablations rank by their predicted ratings, as the paper
+# does, so that the rows compare what mining and the adversary do to the autoencoder.
+BY_RATINGS = {"ranking": "ratings"}
+HEM_MODELS = {
+    "hem_aae": ({}, {}),
+    "hem_aae_paper": ({"output_activation": "sigmoid"}, BY_RATINGS),
+    "autorec": ({"triplet_weight": 0.0, "adversarial_weight": 0.0}, BY_RATINGS),
+    "mining_only": ({"adversarial_weight": 0.0}, BY_RATINGS),
+    "adversary_only": ({"triplet_weight": 0.0}, BY_RATINGS),
+    "mining_on_codes": ({"mining_features": "codes"}, BY_RATINGS),
+    "hem_aae_tuned": TUNED,  # one setting per data set
 }
 # Rows evaluated from another row's fitted model (no extra training).
 DERIVED = {"hem_aae_by_ratings": "hem_aae"}
@@ -227,7 +227,8 @@ def make_model(name, data, seed, args):
         return model, {"class": type(model).__name__, **model.get_config()}
     from keras_hem.recommender import Recommender
 
-    model_kwargs, recommender_kwargs = TUNED[data] if name == "hem_aae_tuned" else HEM_MODELS[name]
+    settings = HEM_MODELS[name]
+    model_kwargs, recommender_kwargs = settings[data] if isinstance(settings, dict) else settings
     recommender_kwargs = {"hidden": HIDDEN[data], **recommender_kwargs}
     model = Recommender(
         epochs=args.epochs,
@@ -328,6 +329,7 @@ def markdown(result):
         "",
         *_table(result, paper, ["MAE", "RMSE"], suffix="", seconds=True),
     ]
+    ranking = [m for m in TABLE_METRICS if m not in ("MAE", "RMSE")]
     for threshold in THRESHOLDS:
         suffix = "" if threshold is None else f"_t{threshold:g}"
         title = (
@@ -335,7 +337,6 @@ def markdown(result):
             if threshold is None
             else f"relevant = test rating >= {threshold:g}"
         )
-        ranking = [m for m in TABLE_METRICS if m not in ("MAE", "RMSE")]
         lines += [f"### {name}: ranking, {title}", ""]
         lines += _table(result, paper, ranking, suffix=suffix, seconds=False)
     lines += _targets(result) + [
@@ -356,8 +357,8 @@ def _table(result, paper, metrics, suffix, seconds):
     paper_cells = [f"{paper[m]:.4f}" if m in paper else "—" for m in metrics]
     paper_cells += ["—"] if seconds else []
     lines.append("| HEM-AAE (paper, Tables 3-5) | — | " + " | ".join(paper_cells) + " |")
+    keys = [m if m in ("MAE", "RMSE") else f"{m}{suffix}" for m in metrics]
     for model, stats in result["summary"].items():
-        keys = [m if m in ("MAE", "RMSE") else f"{m}{suffix}" for m in metrics]
         cells = [_cell(stats, key) for key in keys]
         if seconds:
             mean = stats.get("train_seconds", {}).get("mean")

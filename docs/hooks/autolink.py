@@ -64,8 +64,19 @@ def _link(match: re.Match, names: dict[str, str]) -> str:
     return f"[`{name}`][{names[name]}]" if name in names else match.group(0)
 
 
+# The names of the build in progress: read once per build, not once per page.
+_NAMES: dict[str, str] = {}
+
+
+def on_config(config):
+    """Collects the documented names before the pages are rendered."""
+    _NAMES.clear()
+    _NAMES.update(api_names(Path(config["docs_dir"]) / "api"))
+    return config
+
+
 def on_page_markdown(markdown, page, config, files):  # noqa: ARG001 - MkDocs' signature
     """Links the code spans of every page outside the API reference."""
     if page.file.src_uri.startswith("api/"):
         return markdown
-    return link_code_spans(markdown, api_names(Path(config["docs_dir"]) / "api"))
+    return link_code_spans(markdown, _NAMES)

@@ -24,6 +24,8 @@ import keras
 import numpy as np
 import scipy.sparse as sp
 
+from keras_hem.types import Rows
+
 if TYPE_CHECKING:
     import tensorflow as tf
 
@@ -110,8 +112,8 @@ class RowBatches(keras.utils.PyDataset):
 
     def __init__(
         self,
-        rows: sp.spmatrix | sp.sparray | np.ndarray,
-        targets: sp.spmatrix | sp.sparray | np.ndarray | None = None,
+        rows: Rows,
+        targets: Rows | None = None,
         batch_size: int = 256,
         shuffle: bool = False,
         seed: int = 0,
@@ -324,7 +326,7 @@ def is_sparse_batch(x):
     return isinstance(x, dict) and "columns" in x
 
 
-def density(rows: sp.spmatrix | sp.sparray | np.ndarray) -> float:
+def density(rows: Rows) -> float:
     """Share of observed (stored, non-zero) entries of a matrix.
 
     Examples:
@@ -352,8 +354,8 @@ def densify(csr, indices):
 
 
 def row_dataset(
-    rows: sp.spmatrix | sp.sparray | np.ndarray,
-    targets: sp.spmatrix | sp.sparray | np.ndarray | None = None,
+    rows: Rows,
+    targets: Rows | None = None,
     batch_size: int = 256,
     shuffle: bool = False,
     seed: int = 0,
@@ -493,8 +495,8 @@ def distribution_layout():
 
 
 def make_row_batches(
-    rows: sp.spmatrix | sp.sparray | np.ndarray,
-    targets: sp.spmatrix | sp.sparray | np.ndarray | None = None,
+    rows: Rows,
+    targets: Rows | None = None,
     batch_size: int = 256,
     shuffle: bool = False,
     seed: int = 0,

@@ -14,9 +14,8 @@ from keras_hem.mining.distances import (
 )
 from keras_hem.types import Tensor, Triplets
 
+# "tfa_hard" and "tfa_semi_hard" reproduce TensorFlow Addons' losses, triplet for triplet.
 STRATEGIES = ("batch_hard", "semi_hard", "all", "tfa_hard", "tfa_semi_hard")
-# The strategies that reproduce TensorFlow Addons' losses, triplet for triplet.
-TFA_STRATEGIES = ("tfa_hard", "tfa_semi_hard")
 
 
 @keras.saving.register_keras_serializable(package="keras_hem")
@@ -147,9 +146,11 @@ class TripletHardMiner:
         return cls(**config)
 
     def __repr__(self):
-        config = {"margin": self.margin, "strategy": self.strategy, "distance": self.distance}
-        args = ", ".join(
-            f"{k}={v!r}" for k, v in {**config, "max_triplets": self.max_triplets}.items()
+        # Not from get_config: that serialises the distance, which fails for an unregistered
+        # callable.
+        args = (
+            f"margin={self.margin!r}, strategy={self.strategy!r}, distance={self.distance!r}, "
+            f"max_triplets={self.max_triplets!r}"
         )
         return f"TripletHardMiner({args})"
 
@@ -185,10 +186,16 @@ def _masked_argmax(values, mask, axis):
     return _masked_argmin(-values, mask, axis)
 
 
-def _batch_hard(distances, same, different):
-    anchors = ops.arange(ops.shape(distances)[0], dtype="int32")
+def _hardest(distances, same, different):
+    """Per anchor: the farthest positive and the closest negative, and whether each exists."""
     positives, has_positive = _masked_argmax(distances, same, axis=1)
     negatives, has_negative = _masked_argmin(distances, different, axis=1)
+    return positives, has_positive, negatives, has_negative
+
+
+def _batch_hard(distances, same, different):
+    anchors = ops.arange(ops.shape(distances)[0], dtype="int32")
+    positives, has_positive, negatives, has_negative = _hardest(distances, same, different)
     valid = ops.logical_and(has_positive, has_negative)
     return anchors, ops.cast(positives, "int32"), ops.cast(negatives, "int32"), valid
 
@@ -197,8 +204,7 @@ def _tfa_hard(distances, same, different):
     # TFA's masked max / min over an empty mask give the row's minimum / maximum over every
     # sample: the stand-in positive and negative of anchors that have none.
     anchors = ops.arange(ops.shape(distances)[0], dtype="int32")
-    positives, has_positive = _masked_argmax(distances, same, axis=1)
-    negatives, has_negative = _masked_argmin(distances, different, axis=1)
+    positives, has_positive, negatives, has_negative = _hardest(distances, same, different)
     positives = ops.where(has_positive, positives, _first_argmin(distances, axis=1))
     negatives = ops.where(has_negative, negatives, _first_argmin(-distances, axis=1))
     valid = ops.ones_like(anchors, dtype="bool")

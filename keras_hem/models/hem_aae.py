@@ -6,9 +6,9 @@ import contextlib
 
 import keras
 import numpy as np
-import scipy.sparse as sp
 from keras import ops
 
+from keras_hem.data import RatingMatrix
 from keras_hem.data.pipeline import (
     EpochSync,
     RowBatches,
@@ -28,7 +28,7 @@ from keras_hem.mining.protocol import Miner, check_miner
 from keras_hem.mining.triplet_hard_miner import TripletHardMiner
 from keras_hem.models.adversarial_autoencoder import AdversarialAutoencoder
 from keras_hem.ops import gather_columns, pair_dot, sparse_dense_matmul
-from keras_hem.types import ArrayLike
+from keras_hem.types import ArrayLike, Rows
 
 ORIENTATIONS = ("item", "user")
 OUTPUT_ACTIVATIONS = ("identity", "sigmoid")
@@ -292,7 +292,7 @@ class HEMAAE(AdversarialAutoencoder):
         return self.ranking_weight * keras.ops.mean(loss)
 
     def ranking_scores(
-        self, x: np.ndarray | sp.spmatrix | sp.sparray, batch_size: int | None = None, **kwargs
+        self, x: Rows | RatingMatrix, batch_size: int | None = None, **kwargs
     ) -> np.ndarray:
         """Probability that each entry is observed, from the ranking head (`ranking_weight > 0`).
 
@@ -361,7 +361,7 @@ class HEMAAE(AdversarialAutoencoder):
             values = layer(values)
         return ops.cast(values, "float32")
 
-    def uses_sparse_batches(self, rows: np.ndarray | sp.spmatrix | sp.sparray) -> bool:
+    def uses_sparse_batches(self, rows: Rows) -> bool:
         """Whether `fit` and `evaluate` batch `rows` sparsely (see `batch_format`).
 
         Args:
@@ -392,9 +392,7 @@ class HEMAAE(AdversarialAutoencoder):
 
     # -- scoring parts of the matrix (bounded memory) --------------------------------------
 
-    def encode(
-        self, x: np.ndarray | sp.spmatrix | sp.sparray, batch_size: int | None = None
-    ) -> np.ndarray:
+    def encode(self, x: Rows | RatingMatrix, batch_size: int | None = None) -> np.ndarray:
         """The latent codes of rows `x`, computed from their observed entries.
 
         Args:
@@ -620,7 +618,7 @@ class HEMAAE(AdversarialAutoencoder):
         output.bias.assign(np.full(output.bias.shape, value, "float32"))
 
     def predict(
-        self, x: np.ndarray | sp.spmatrix | sp.sparray, batch_size: int | None = None, **kwargs
+        self, x: Rows | RatingMatrix, batch_size: int | None = None, **kwargs
     ) -> np.ndarray:
         """Reconstructed ratings (unclipped) for rows `x`, in the orientation given to `fit`."""
         x = self._rows(x, "x")
