@@ -23,7 +23,8 @@ differ from `HEMAAE.fit` only in the training step and its driver:
   apart, as `hem_aae_fit_call` (the whole `fit` call).
 * `hem_aae_loop`: a minimal hand-written loop of the same algorithm
   (`AdversarialAutoencoder.train_phases` with `HEMAAE`'s defaults): reconstruction phase
-  (encoder + decoder forward, masked squared error + l2 / 2 * the kernels' squared norms +
+  (encoder + decoder forward, masked squared error (summed or averaged over the observed
+  ratings, as the model's `reconstruction_reduction`) + l2 / 2 * the kernels' squared norms +
   triplet_weight * the triplet loss of the codes of batch-hard triplets mined on precomputed
   mean-model features and labels, one Adam step), the discriminator step on (anchor, positive)
   against (anchor, negative) code pairs, and the generator step (the batch encoded again, the
@@ -231,6 +232,7 @@ def model_settings(model):
         "triplet_weight": model.triplet_weight,
         "adversarial_weight": model.adversarial_weight,
         "l2": model.l2,
+        "reconstruction_reduction": model.reconstruction_reduction,
         "depth": model.depth,
         "label_depth": model.label_depth,
         "learning_rate": float(ops.convert_to_numpy(adam.learning_rate)),
@@ -291,9 +293,10 @@ def critic(w, pairs):
     return ops.reshape(ops.matmul(hidden, w["D2"]) + w["b_D2"], (-1,))
 
 
-def masked_squared_error(x, reconstruction):
+def masked_squared_error(x, reconstruction, reduction="mean"):
     mask = ops.cast(ops.not_equal(x, 0.0), "float32")
-    return ops.sum(mask * ops.square(x - reconstruction)) / ops.maximum(ops.sum(mask), 1.0)
+    total = ops.sum(mask * ops.square(x - reconstruction))
+    return total if reduction == "sum" else total / ops.maximum(ops.sum(mask), 1.0)
 
 
 def weighted_mean(values, valid):
@@ -311,7 +314,7 @@ def reconstruction_loss(w, x, triplets, settings):
     from keras_hem.mining import pairwise_distances
 
     codes = encode(w, x)
-    loss = masked_squared_error(x, decode(w, codes))
+    loss = masked_squared_error(x, decode(w, codes), settings["reconstruction_reduction"])
     loss += settings["l2"] / 2 * (ops.sum(ops.square(w["V"])) + ops.sum(ops.square(w["W"])))
     triplet = triplet_margin_loss(pairwise_distances(codes), triplets, settings["margin"])
     return loss + settings["triplet_weight"] * triplet, codes

@@ -22,11 +22,11 @@ from _timing import RESULTS, machine
 from reproduce import PAPER, TEST_FRACTION, load
 
 from keras_hem.evaluation import evaluate
+from keras_hem.presets import PAPER_HIDDEN
 from keras_hem.recommender import Recommender
 
 GRID = [10, *range(50, 601, 50)]
 PLOT = Path(__file__).resolve().parents[1] / "docs" / "img" / "hidden_sweep.png"
-PAPER_HIDDEN = {"ml-100k": 100, "ml-1m": 400}
 
 
 def parse_args(argv=None):

@@ -35,13 +35,12 @@ import numpy as np
 from keras_hem.data import RatingMatrix
 from keras_hem.datasets import movielens
 from keras_hem.evaluation import evaluate, relevance_threshold
+from keras_hem.presets import PAPER_HIDDEN, PRESETS
 from keras_hem.version import __version__
 
 TEST_FRACTION = 0.2
 DEFAULT_COLUMNS = "user,item,rating"
 DEFAULT_SEP = ","
-DEFAULT_HIDDEN = {"ml-100k": 100, "ml-1m": 400}
-FALLBACK_HIDDEN = 100
 EXIT_ERROR = 2
 # Metrics shown by `fit` and `evaluate`, in order ("{t}" is the relevance threshold's
 # suffix); metrics.json keeps every column.
@@ -138,19 +137,28 @@ def _parser():
 
     fit = _command(commands, "fit", "train a recommender and report its test metrics")
     _add_data_arguments(fit)
-    fit.add_argument("--epochs", type=int, default=100, help="maximum epochs (early stopping)")
+    fit.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default="default",
+        help="named settings (keras_hem.presets): the library's defaults (default) or the "
+        "HEM-AAE paper's; the options below override them",
+    )
+    fit.add_argument(
+        "--epochs", type=int, help="maximum epochs, with early stopping (default: the preset's)"
+    )
     fit.add_argument(
         "--hidden",
         type=int,
-        help="hidden units (default: 100 for ml-100k, 400 for ml-1m, else 100)",
+        help="hidden units (default: the preset's; paper: 100 for ml-100k, else 400)",
     )
-    fit.add_argument("--batch-size", type=int, default=256, help="item rows per batch")
+    fit.add_argument("--batch-size", type=int, help="item rows per batch (default: the preset's)")
     fit.add_argument("--seed", type=int, default=0, help="seed of the split and the model")
     fit.add_argument(
         "--ranking",
         choices=["ease", "ratings"],
-        default="ease",
-        help="top-N score: EASE + predicted ratings (default) or predicted ratings (the paper)",
+        help="top-N score: EASE + predicted ratings or predicted ratings alone (default: the "
+        "preset's: EASE for default, ratings for paper)",
     )
     fit.add_argument("--out", help="output folder (default: runs/<data>-<seed>)")
     fit.add_argument(
@@ -268,6 +276,19 @@ def _split(args, seed, fitted=None):
     return ratings.random_split(TEST_FRACTION, seed=seed)
 
 
+def _settings(args):
+    """The `Recommender` arguments the command line sets on top of its `--preset`."""
+    settings = {
+        "hidden": args.hidden,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "ranking": args.ranking,
+    }
+    if args.preset == "paper" and args.hidden is None:
+        settings["hidden"] = PAPER_HIDDEN.get(args.data, PAPER_HIDDEN["ml-1m"])
+    return {key: value for key, value in settings.items() if value is not None}
+
+
 def _recommender_class(args):
     """`Recommender`, imported only now: it loads Keras and its backend (seconds).
 
@@ -338,15 +359,8 @@ def _fit(args):
     else:
         _prepare_out(out, args.overwrite)  # before any training: never lose a finished run
     train, test = _split(args, args.seed)
-    hidden = DEFAULT_HIDDEN.get(args.data, FALLBACK_HIDDEN) if args.hidden is None else args.hidden
     Recommender = _recommender_class(args)  # noqa: N806 (a class)
-    recommender = Recommender(
-        hidden=hidden,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        ranking=args.ranking,
-    )
+    recommender = Recommender.from_preset(args.preset, seed=args.seed, **_settings(args))
     # Seeds batch shuffling and every other random op, so that a run can be repeated.
     import keras
 

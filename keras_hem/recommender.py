@@ -50,6 +50,7 @@ from keras_hem.checkpoint import ResumableEarlyStopping, TrainingCheckpoint, res
 from keras_hem.data import RatingMatrix, validation
 from keras_hem.data.rating_matrix import _as_column, _check_indices
 from keras_hem.models.adversarial_autoencoder import paper_adam
+from keras_hem.presets import merge_preset
 from keras_hem.ranking import (
     CHUNK_CELLS,
     PRIOR_RATINGS,
@@ -106,9 +107,11 @@ class Recommender:
     See the module docstring for the fallback used for unseen users and items.
 
     Args:
-        hidden: hidden units of the autoencoder (the paper uses 100 for ML-100K, 400 for ML-1M).
+        hidden: hidden units of the autoencoder (the default was chosen by nested validation;
+            the paper uses 100 for ML-100K, 400 for ML-1M: `from_preset("paper")`).
         epochs: maximum number of training epochs.
-        batch_size: item rows per training batch.
+        batch_size: item rows per training batch (with the default summed reconstruction
+            error, the batch size also sets how strongly `l2` regularises).
         seed: seed of the model's initialisers and of the validation split. For bit-for-bit
             reproducible training also call `keras.utils.set_random_seed` (batch shuffling).
         validation_fraction: fraction of the training ratings held out for early stopping, in
@@ -157,9 +160,9 @@ class Recommender:
 
     def __init__(
         self,
-        hidden: int = 400,
+        hidden: int = 300,
         epochs: int = 100,
-        batch_size: int = 256,
+        batch_size: int = 128,
         seed: int = 0,
         validation_fraction: float = 0.1,
         patience: int = 10,
@@ -277,6 +280,29 @@ class Recommender:
             8
         """
         return cls(**config)
+
+    @classmethod
+    def from_preset(cls, preset: str, **overrides) -> Recommender:
+        """Create an unfitted recommender from a named preset (`keras_hem.presets`).
+
+        Args:
+            preset: `"default"` (the constructor's defaults) or `"paper"` (the HEM-AAE
+                paper's settings; pass `hidden=100` for MovieLens-100K).
+            **overrides: constructor arguments that replace the preset's; `model_kwargs`
+                merge key by key with the preset's.
+
+        Returns:
+            A new `Recommender`.
+
+        Raises:
+            ValueError: for an unknown preset or a malformed argument.
+
+        Examples:
+            >>> rec = Recommender.from_preset("paper", hidden=100)
+            >>> rec.hidden, rec.ranking, rec.model_kwargs["output_activation"]
+            (100, 'ratings', 'sigmoid')
+        """
+        return cls(**merge_preset(preset, overrides))
 
     def __repr__(self):
         state = "fitted" if self.is_fitted else "not fitted"

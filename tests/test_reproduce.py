@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from keras_hem import HEMAAE
+from keras_hem.recommender import Recommender
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
@@ -71,4 +74,23 @@ def test_tuned_row_uses_the_recipe_chosen_per_data_set(reproduce, data, l2, hidd
     assert (model.hidden, model.batch_size, model.learning_rate) == (hidden, 128, 0.001)
     assert model.model_kwargs == {"reconstruction_reduction": "sum", "l2": l2}
     default, _ = reproduce.make_model("hem_aae", data, 0, args)
-    assert default.hidden == reproduce.HIDDEN[data] and default.model_kwargs == {}
+    assert default.get_config() == Recommender(epochs=100, patience=10).get_config()
+
+
+@pytest.mark.parametrize("data", ["ml-100k", "ml-1m"])
+def test_paper_row_keeps_the_settings_it_was_measured_with(reproduce, data):
+    # The settings of the committed hem_aae_paper rows (library 0.1 defaults, sigmoid output,
+    # the paper's hidden units, ranked by predicted ratings): the preset must keep them.
+    args = reproduce.parse_args(["--data", data])
+    model, _ = reproduce.make_model("hem_aae_paper", data, 0, args)
+    assert (model.hidden, model.batch_size, model.learning_rate) == (
+        {"ml-100k": 100, "ml-1m": 400}[data],
+        256,
+        0.001,
+    )
+    assert (model.epochs, model.patience, model.ranking) == (100, 10, "ratings")
+    network = HEMAAE(hidden=model.hidden, seed=0, **model.model_kwargs).get_config()
+    assert (network["l2"], network["reconstruction_reduction"]) == (0.001, "mean")
+    assert network["output_activation"] == "sigmoid"
+    first = {"triplet_weight": 0.1, "adversarial_weight": 0.1, "triplet_margin": 1.0}
+    assert {key: network[key] for key in first} == first

@@ -383,6 +383,11 @@ class AdversarialAutoencoder(keras.Model):
             labels = self.labeler(x)
         return self.miner(ops.stop_gradient(features), labels)
 
+    def _replicas(self):
+        # A tf.distribute strategy (the TensorFlow trainer's own data parallelism).
+        strategy = getattr(self, "distribute_strategy", None)
+        return getattr(strategy, "num_replicas_in_sync", 1)
+
     def _kernel_penalty(self):
         if self.l2 == 0:
             return 0.0
@@ -399,6 +404,10 @@ class AdversarialAutoencoder(keras.Model):
         recon = masked_squared_error(
             target, reconstruction, self.missing_value, self.reconstruction_reduction
         )
+        if self.reconstruction_reduction == "sum":
+            # A tf.distribute replica sums only its share of the batch; times the replica
+            # count it estimates the batch's sum, as a replica's mean does the batch's mean.
+            recon = recon * self._replicas()
         # Mining feeds both the triplet loss and the adversary; skip it when neither is on.
         mining = self.miner is not None and (self.triplet_weight > 0 or self.adversarial_weight > 0)
         triplets = self._mine(x, codes, precomputed) if mining else None

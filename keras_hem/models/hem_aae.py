@@ -28,6 +28,7 @@ from keras_hem.mining.protocol import Miner, check_miner
 from keras_hem.mining.triplet_hard_miner import TripletHardMiner
 from keras_hem.models.adversarial_autoencoder import AdversarialAutoencoder
 from keras_hem.ops import gather_columns, pair_dot, sparse_dense_matmul
+from keras_hem.presets import get_preset
 from keras_hem.types import ArrayLike, Rows
 
 ORIENTATIONS = ("item", "user")
@@ -65,7 +66,9 @@ class HEMAAE(AdversarialAutoencoder):
     of rows; the first fit adapts the labeler to the training ratings.
 
     Args:
-        hidden: code size (the paper: 100 for ML-100K, 400 for ML-1M).
+        hidden: code size. The default, 300, was chosen by nested validation on
+            MovieLens-100K and -1M together (the docs' benchmarks page); the paper uses 100
+            for ML-100K and 400 for ML-1M (`from_preset("paper")`).
         activation: encoder and discriminator activation (the paper: sigmoid).
         output_activation: `"identity"` (default; I-AutoRec's best variant) or `"sigmoid"`
             (the paper's setting; scaled to `rating_scale`).
@@ -80,7 +83,8 @@ class HEMAAE(AdversarialAutoencoder):
         triplet_margin: margin of the triplet loss on the codes.
         triplet_weight: weight of the triplet loss (chosen by measurement, see the docs).
         adversarial_weight: weight of the generator loss.
-        l2: weight decay of eq 9 on the encoder's and decoder's kernels.
+        l2: weight decay of eq 9 on the encoder's and decoder's kernels (with the default
+            `"sum"` reduction, I-AutoRec's `lambda` per batch; chosen with `hidden`).
         generator_loss: `"non_saturating"` (default, chosen by measurement) or `"saturating"`.
         mining_features: what the miner compares: `"mean_model"` (the paper: mean-model
             features of the ratings) or `"codes"` (the encoder's latent codes; an ablation).
@@ -103,9 +107,10 @@ class HEMAAE(AdversarialAutoencoder):
         adversarial_update: `"alternating"` (default; the paper's order) or `"simultaneous"`
             (the generator loss shares the reconstruction phase's gradient step: one encoder
             pass fewer per batch); see `AdversarialAutoencoder`.
-        reconstruction_reduction: `"mean"` (default: squared error averaged over the batch's
-            observed ratings) or `"sum"` (summed, as eq 9 and I-AutoRec write it, so `l2` is
-            I-AutoRec's `lambda`); see `AdversarialAutoencoder`.
+        reconstruction_reduction: `"sum"` (default: the squared error summed over the
+            batch's observed ratings, as eq 9 and I-AutoRec write it, so `l2` is I-AutoRec's
+            `lambda`) or `"mean"` (averaged over them; the library's first setting, with
+            `l2=0.001`); see `AdversarialAutoencoder`.
         miner: any object honouring the `keras_hem.mining.Miner` protocol (called as
             `miner(features, labels)`, returning `(anchors, positives, negatives, valid)`);
             `None` (default) uses `TripletHardMiner(triplet_margin, strategy=strategy)`.
@@ -139,7 +144,7 @@ class HEMAAE(AdversarialAutoencoder):
 
     def __init__(
         self,
-        hidden: int = 400,
+        hidden: int = 300,
         activation: str = "sigmoid",
         output_activation: str = "identity",
         rating_scale: tuple[float, float] | None = None,
@@ -151,7 +156,7 @@ class HEMAAE(AdversarialAutoencoder):
         triplet_margin: float = 1.0,
         triplet_weight: float = 0.1,
         adversarial_weight: float = 0.1,
-        l2: float = 0.001,
+        l2: float = 5.0,
         generator_loss: str = "non_saturating",
         mining_features: str = "mean_model",
         ranking_weight: float = 0.0,
@@ -159,7 +164,7 @@ class HEMAAE(AdversarialAutoencoder):
         miner: Miner | None = None,
         adversarial_update: str = "alternating",
         batch_format: str = "auto",
-        reconstruction_reduction: str = "mean",
+        reconstruction_reduction: str = "sum",
         **kwargs,
     ):
         if batch_format not in BATCH_FORMATS:
@@ -384,11 +389,6 @@ class HEMAAE(AdversarialAutoencoder):
         return (
             self.observation_decoder is None and not replicated and density(rows) < SPARSE_DENSITY
         )
-
-    def _replicas(self):
-        # A tf.distribute strategy (the TensorFlow trainer's own data parallelism).
-        strategy = getattr(self, "distribute_strategy", None)
-        return getattr(strategy, "num_replicas_in_sync", 1)
 
     # -- scoring parts of the matrix (bounded memory) --------------------------------------
 
@@ -671,6 +671,34 @@ class HEMAAE(AdversarialAutoencoder):
         if self.custom_miner:
             config["miner"] = keras.saving.serialize_keras_object(self.miner)
         return config
+
+    @classmethod
+    def from_preset(cls, preset: str, **overrides) -> HEMAAE:
+        """Create a model from a named preset's network settings (`keras_hem.presets`).
+
+        The preset's `hidden` and `model_kwargs` are used; its training settings (epochs,
+        batch size, ranking) belong to `keras_hem.recommender.Recommender.from_preset`.
+
+        Args:
+            preset: `"default"` or `"paper"` (pass `hidden=100` for MovieLens-100K).
+            **overrides: `HEMAAE` arguments that replace the preset's.
+
+        Returns:
+            A new, unbuilt `HEMAAE`.
+
+        Raises:
+            ValueError: for an unknown preset or a malformed argument.
+
+        Examples:
+            >>> model = HEMAAE.from_preset("paper", hidden=100)
+            >>> model.hidden, model.output_activation, model.reconstruction_reduction
+            (100, 'sigmoid', 'mean')
+        """
+        settings = get_preset(preset)
+        kwargs = dict(settings.get("model_kwargs", {}))
+        if "hidden" in settings:
+            kwargs["hidden"] = settings["hidden"]
+        return cls(**{**kwargs, **overrides})
 
     @classmethod
     def from_config(cls, config):

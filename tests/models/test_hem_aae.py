@@ -194,9 +194,9 @@ def test_mirrored_strategy_matches_one_device(tmp_path):
         from keras_hem.datasets.synthetic import low_rank_ratings
         ratings = low_rank_ratings(n_items=64, n_users=30, seed=9)
 
-        def run(strategy):
+        def run(strategy, **settings):
             with strategy.scope():
-                model = HEMAAE(hidden=8, seed=0)
+                model = HEMAAE(hidden=8, seed=0, **settings)
                 model.compile(autoencoder_optimizer=keras.optimizers.SGD(0.05),
                               discriminator_optimizer=keras.optimizers.SGD(0.05),
                               generator_optimizer=keras.optimizers.SGD(0.05))
@@ -208,7 +208,18 @@ def test_mirrored_strategy_matches_one_device(tmp_path):
         two.save({str(tmp_path / "mirrored.keras")!r})
         loaded = keras.models.load_model({str(tmp_path / "mirrored.keras")!r})
         gap = loaded.predict(ratings, verbose=0) - two.predict(ratings, verbose=0)
-        print(json.dumps({{"one": logs_one, "two": logs_two, "gap": float(np.abs(gap).max())}}))
+        # Without mining (triplets are found within a replica's share), one update on the
+        # whole batch must give the same weights under either strategy, for either reduction.
+        step_gaps = {{}}
+        for reduction in ("sum", "mean"):
+            plain = dict(triplet_weight=0.0, adversarial_weight=0.0,
+                         reconstruction_reduction=reduction)
+            a, _ = run(tf.distribute.OneDeviceStrategy("/cpu:0"), **plain)
+            b, _ = run(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), **plain)
+            diff = a.predict(ratings, verbose=0) - b.predict(ratings, verbose=0)
+            step_gaps[reduction] = float(np.abs(diff).max())
+        print(json.dumps({{"one": logs_one, "two": logs_two, "gap": float(np.abs(gap).max()),
+                          "step_gaps": step_gaps}}))
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -219,6 +230,9 @@ def test_mirrored_strategy_matches_one_device(tmp_path):
     # mean only up to the split of observed entries between replicas; stated tolerance 5%.
     for key in ("reconstruction_loss", "mae", "rmse"):
         assert result["two"][key] == pytest.approx(result["one"][key], rel=0.05), key
+    # The "sum" update is exact (replica sums add up); "mean" only up to the entry split.
+    assert result["step_gaps"]["sum"] < 1e-4
+    assert result["step_gaps"]["mean"] < 0.05
 
 
 @pytest.mark.parametrize(
