@@ -1,7 +1,7 @@
 """Non-neural baselines for `benchmarks/reproduce.py`, in NumPy and SciPy only.
 
-Every model follows the interface `keras_hem.evaluation.evaluate` needs, like
-`keras_hem.recommender.Recommender`:
+Every model declares `keras_hem.evaluation.EvaluatedModel`, the interface
+`keras_hem.evaluation.evaluate` needs, like `keras_hem.recommender.Recommender`:
 
 * `fit(train)` takes a training `RatingMatrix` and returns the model;
 * `train` is that RatingMatrix (`evaluate` checks it is the split it is given);
@@ -22,6 +22,7 @@ import keras
 import numpy as np
 from scipy import sparse
 
+from keras_hem.evaluation import EvaluatedModel
 from keras_hem.layers import EASEScorer
 
 
@@ -34,7 +35,7 @@ def _item_stats(train):
     return global_mean, item_mean, counts
 
 
-class _Baseline:
+class _Baseline(EvaluatedModel):
     """Shared id mapping, clipping and fitted-state checks."""
 
     def __init__(self):

@@ -12,7 +12,7 @@ import time
 import keras
 import numpy as np
 from _timing import write
-from reproduce import validation_slice
+from harness import validation_slice
 
 from keras_hem import HEMAAE
 

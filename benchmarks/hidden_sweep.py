@@ -19,7 +19,7 @@ from pathlib import Path
 import keras
 import numpy as np
 from _timing import RESULTS, machine
-from reproduce import PAPER, TEST_FRACTION, load
+from harness import PAPER, TEST_FRACTION, load
 
 from keras_hem.evaluation import evaluate
 from keras_hem.presets import PAPER_HIDDEN

@@ -23,7 +23,7 @@ import time
 import keras
 import numpy as np
 from baselines import EASE, Popularity
-from reproduce import Scored, validation_slice
+from harness import Scored, validation_slice
 
 from keras_hem.evaluation import evaluate
 from keras_hem.layers import EASEScorer

@@ -30,26 +30,27 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shlex
-import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from _timing import RESULTS, machine
 from baselines import BASELINES
+from harness import (
+    KS,
+    PAPER,
+    TEST_FRACTION,
+    THRESHOLDS,
+    command_line,
+    fit,
+    load,
+    portable,
+)
+from report import markdown, summarise
 
-from keras_hem.data import RatingMatrix
-from keras_hem.datasets import movielens
 from keras_hem.evaluation import evaluate
 from keras_hem.presets import PAPER_HIDDEN
 
-KS = (3, 5, 10)
-THRESHOLDS = (None, 4)
-TEST_FRACTION = 0.2
 EASE_REG = {"ml-100k": 500.0, "ml-1m": 500.0}
 # `hem_aae_tuned`: the library's HEM-AAE with the recipe `tune.py` chose for each data set on
 # validation slices of every split's own training part (results/tune_<data>.json; no test
@@ -94,29 +95,6 @@ TARGETS = {
 MODELS = list(BASELINES) + list(HEM_MODELS)
 MAIN = [*BASELINES, "hem_aae"]  # the main table; ablations are asked for by name or "all"
 ROW_ORDER = [*BASELINES, "hem_aae", "hem_aae_by_ratings", *list(HEM_MODELS)[1:]]
-# HEM-AAE paper (Sun, Wei, Shagor, CBD 2020), Tables 3-5. It reports no RMSE and does not say
-# which test items count as relevant for P@k and NDCG@k.
-PAPER = {
-    "ml-100k": {
-        "MAE": 0.7024,
-        "P@3": 0.4202,
-        "P@5": 0.3927,
-        "P@10": 0.3601,
-        "NDCG@3": 0.4334,
-        "NDCG@5": 0.4123,
-        "NDCG@10": 0.3975,
-    },
-    "ml-1m": {
-        "MAE": 0.6959,
-        "P@3": 0.3939,
-        "P@5": 0.3857,
-        "P@10": 0.3601,
-        "NDCG@3": 0.4284,
-        "NDCG@5": 0.4133,
-        "NDCG@10": 0.4051,
-    },
-}
-TABLE_METRICS = ["MAE", "RMSE"] + [f"P@{k}" for k in KS] + [f"NDCG@{k}" for k in KS]
 
 
 def parse_args(argv=None):
@@ -152,71 +130,6 @@ def parse_args(argv=None):
     return args
 
 
-def command_line(argv=None, script="reproduce.py"):
-    """The command as typed, with `KERAS_HEM_DATA=...` when it is set (its value left out)."""
-    words = ["python", f"benchmarks/{script}", *(sys.argv[1:] if argv is None else argv)]
-    data = os.environ.get(movielens.ENV_DATA_DIR)
-    prefix = f"{movielens.ENV_DATA_DIR}=... " if data else ""
-    return prefix + shlex.join(words)
-
-
-def portable(text):
-    """`text` with this machine's data folder written as `$KERAS_HEM_DATA`.
-
-    Results files are published: they name the data by the variable, never by a local path.
-    """
-    data = os.environ.get(movielens.ENV_DATA_DIR)
-    if data:
-        text = text.replace(f"{movielens.ENV_DATA_DIR}={data}", f"{movielens.ENV_DATA_DIR}=...")
-        text = text.replace(data.rstrip("/"), f"${movielens.ENV_DATA_DIR}")
-    return text
-
-
-def load(name):
-    """The ratings as a RatingMatrix and a description of where they came from."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        frame = movielens.load_data(name)
-    ratings = RatingMatrix.from_dataframe(frame)
-    derived = bool(frame.attrs.get("derived", False))
-    source = {
-        "name": name,
-        "file": portable(str(frame.attrs.get("source"))),
-        "derived": derived,
-        "checksum_verified": True,
-        "n_ratings": ratings.n_ratings,
-        "n_users": ratings.n_users,
-        "n_items": ratings.n_items,
-        "scale": list(ratings.scale),
-        "warnings": [portable(str(w.message)) for w in caught],
-    }
-    if derived:
-        source["note"] = (
-            "ML-1M ratings read from the derived ratings.csv.gz (all 1,000,209 ratings of the "
-            "original ratings.dat, rebuilt from a MATLAB copy, without timestamps), not from "
-            "the official ratings.dat."
-        )
-    return ratings, source
-
-
-def _framework(machine):
-    """The backend framework and version a results file was measured with."""
-    if "jax" in machine:
-        return f"JAX {machine['jax']}"
-    return f"TensorFlow {machine['tensorflow']}"
-
-
-def validation_slice(name="ml-100k", fraction=0.1, seed=0):
-    """`(fit_part, val_part)`: split `seed`'s training 80% split again; its test 20% is unused.
-
-    The slice hyper-parameter choices in `benchmarks/` are scored on (`tune.py`: one per
-    split, so each split's choice never sees its own test ratings).
-    """
-    ratings, _ = load(name)
-    train, _ = ratings.random_split(TEST_FRACTION, seed=seed)
-    return train.random_split(fraction, seed=seed)
-
-
 def make_model(name, data, seed, args):
     """An unfitted model and its JSON-able configuration."""
     if name in BASELINES:
@@ -247,157 +160,12 @@ def make_model(name, data, seed, args):
     return model, {"class": "Recommender", **model.get_config()}
 
 
-def fit(model, train, seed):
-    """Fit a model on the training part; returns extra facts about the fit."""
-    if not hasattr(model, "history"):
-        model.fit(train)
-        return {}
-    import keras
-
-    keras.utils.set_random_seed(seed)
-    model.fit(train, verbose=0)
-    val = model.history.get("val_mae", [])
-    return {
-        "epochs": len(model.history.get("loss", [])),
-        "best_epoch": int(np.argmin(val)) + 1 if val else None,
-        "best_val_mae": float(np.min(val)) if val else None,
-    }
-
-
 def _jsonable(value):
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (np.floating,)):
         return float(value)
     return value
-
-
-def summarise(rows):
-    """Mean, sample standard deviation (None for one run) and count per model and metric."""
-    frame = pd.DataFrame(rows)
-    skip = {"model", "seed", "epochs", "best_epoch"}
-    summary = {}
-    for model, group in frame.groupby("model", sort=False):
-        stats = {}
-        for column in group.columns:
-            if column in skip or not pd.api.types.is_numeric_dtype(group[column]):
-                continue
-            values = group[column].dropna().to_numpy(dtype=np.float64)
-            if len(values) == 0:
-                continue
-            stats[column] = {
-                "mean": float(values.mean()),
-                "std": float(values.std(ddof=1)) if len(values) > 1 else None,
-                "n": int(len(values)),
-            }
-        summary[model] = stats
-    return summary
-
-
-def _cell(stats, metric):
-    if metric not in stats:
-        return "—"
-    entry = stats[metric]
-    if entry["std"] is None:
-        return f"{entry['mean']:.4f}"
-    return f"{entry['mean']:.4f} ± {entry['std']:.4f}"
-
-
-def markdown(result):
-    """The results as markdown tables (ratings, then ranking), the paper's row first.
-
-    The part between the `tables` snippet markers is what the docs' Benchmarks page includes,
-    under a level-2 heading per data set.
-    """
-    data = result["data"]
-    name = data["name"]
-    paper = PAPER[name]
-    derived = f" {data['note']}" if data["derived"] else ""
-    lines = [
-        f"# {name}: keras-hem against the HEM-AAE paper",
-        "",
-        "Generated by `benchmarks/reproduce.py`; do not edit by hand.",
-        "",
-        "Commands:",
-        "",
-        *[f"    {command}" for command in result["commands"]],
-        "",
-        "<!-- --8<-- [start:tables] -->",
-        "",
-        f"Data: `{data['file']}` ({data['n_ratings']:,} ratings, {data['n_users']:,} users, "
-        f"{data['n_items']:,} items).{derived}",
-        "",
-        f"Protocol: {result['protocol']['description']} Cells are mean ± sample standard "
-        f"deviation over the splits (a bare number: one split). Machine: "
-        f"{result['machine']['cpu_count']} CPU cores, GPUs {result['machine']['gpus'] or 'none'}, "
-        f"{_framework(result['machine'])}, Keras {result['machine']['keras']}.",
-        "",
-        f"### {name}: ratings",
-        "",
-        *_table(result, paper, ["MAE", "RMSE"], suffix="", seconds=True),
-    ]
-    ranking = [m for m in TABLE_METRICS if m not in ("MAE", "RMSE")]
-    for threshold in THRESHOLDS:
-        suffix = "" if threshold is None else f"_t{threshold:g}"
-        title = (
-            "every test item relevant"
-            if threshold is None
-            else f"relevant = test rating >= {threshold:g}"
-        )
-        lines += [f"### {name}: ranking, {title}", ""]
-        lines += _table(result, paper, ranking, suffix=suffix, seconds=False)
-    lines += _targets(result) + [
-        "The paper reports no RMSE and does not state which test items count as relevant, so "
-        "its figures are shown beside both relevance definitions. EASE and Popularity are "
-        "ranking models: their MAE and RMSE are the item mean's.",
-        "",
-        "<!-- --8<-- [end:tables] -->",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def _table(result, paper, metrics, suffix, seconds):
-    """One markdown table: the paper's row, then a row per model, over `metrics`."""
-    header = ["model", "splits", *metrics] + (["train s"] if seconds else [])
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    paper_cells = [f"{paper[m]:.4f}" if m in paper else "—" for m in metrics]
-    paper_cells += ["—"] if seconds else []
-    lines.append("| HEM-AAE (paper, Tables 3-5) | — | " + " | ".join(paper_cells) + " |")
-    keys = [m if m in ("MAE", "RMSE") else f"{m}{suffix}" for m in metrics]
-    for model, stats in result["summary"].items():
-        cells = [_cell(stats, key) for key in keys]
-        if seconds:
-            mean = stats.get("train_seconds", {}).get("mean")
-            cells.append("—" if mean is None else f"{mean:.1f}")
-        n = stats.get("MAE", {}).get("n", 0)
-        lines.append(f"| {model} | {n} | " + " | ".join(cells) + " |")
-    return lines + [""]
-
-
-def _targets(result):
-    """The project's targets for the library's HEM-AAE, met or missed, and the run time."""
-    stats = result["summary"].get("hem_aae")
-    name = result["data"]["name"]
-    lines = [f"### {name}: the project's targets (library HEM-AAE, mean over the splits)", ""]
-    if stats is None:
-        lines += ["hem_aae has not been run on this data set yet.", ""]
-    else:
-        for metric, (sign, bound) in TARGETS[name].items():
-            value = stats[metric]["mean"]
-            met = value <= bound if sign == "<=" else value >= bound
-            lines.append(
-                f"- {metric} {sign} {bound}: {value:.4f}, **{'met' if met else 'missed'}**"
-            )
-        lines.append("")
-    seconds = sum(r["train_seconds"] + r["eval_seconds"] for r in result["runs"])
-    main = sum(r["train_seconds"] + r["eval_seconds"] for r in result["runs"] if r["model"] in MAIN)
-    lines += [
-        f"Time of every fit and evaluation above, added up: {seconds / 60:.1f} min; of the main "
-        f"table (baselines and hem_aae, the default `--models`): {main / 60:.1f} min.",
-        "",
-    ]
-    return lines
 
 
 def run_dataset(name, args, command):
@@ -478,7 +246,7 @@ def run_dataset(name, args, command):
                     configs[derived] = {**config, "ranking": "ratings", "derived_from": model_name}
                     record(derived, model.with_ranking("ratings"), seed, train, test, 0.0, facts)
     md_path = json_path.with_suffix(".md")
-    md_path.write_text(markdown(result))
+    md_path.write_text(markdown(result, TARGETS[name], MAIN))
     print(f"wrote {json_path} and {md_path}")
     return result
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import keras
 import numpy as np
 from _timing import RESULTS, machine
-from reproduce import command_line, portable, validation_slice
+from harness import command_line, portable, validation_slice
 
 from keras_hem.evaluation import evaluate
 from keras_hem.recommender import Recommender

@@ -15,7 +15,7 @@ import time
 
 import keras
 from _timing import RESULTS, machine
-from reproduce import validation_slice
+from harness import validation_slice
 
 from keras_hem.evaluation import evaluate
 from keras_hem.recommender import Recommender

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_hem.data import RatingMatrix
-from keras_hem.datasets import movielens
+from keras_hem.datasets import csv_ratings, movielens
 from keras_hem.evaluation import evaluate, relevance_threshold
 from keras_hem.presets import PAPER_HIDDEN, PRESETS
 from keras_hem.version import __version__
@@ -269,7 +269,7 @@ def _split(args, seed, fitted=None):
         columns = args.columns or fitted.get("columns") or DEFAULT_COLUMNS
         sep = args.sep or fitted.get("sep") or DEFAULT_SEP
         names = tuple(name.strip() for name in columns.split(","))
-        frame = movielens.load_csv(args.data, columns=names, sep=sep, encoding=args.encoding)
+        frame = csv_ratings.load_csv(args.data, columns=names, sep=sep, encoding=args.encoding)
     ratings = RatingMatrix.from_dataframe(
         frame, scale=_scale(args.scale), duplicates=args.duplicates
     )

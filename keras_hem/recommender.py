@@ -46,9 +46,10 @@ import keras
 import numpy as np
 import pandas as pd
 
+from keras_hem.arguments import check_choice, check_integer
 from keras_hem.checkpoint import ResumableEarlyStopping, TrainingCheckpoint, resume_state
 from keras_hem.data import RatingMatrix, validation
-from keras_hem.data.rating_matrix import _as_column, _check_indices
+from keras_hem.evaluation.model import EvaluatedModel
 from keras_hem.models.adversarial_autoencoder import paper_adam
 from keras_hem.presets import merge_preset
 from keras_hem.ranking import (
@@ -89,8 +90,7 @@ def _build_model(hidden, seed, model_kwargs):
 
 def _check_positive_int(value, name):
     """Raise `ValueError` unless `value` is a positive integer (bools excluded)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer, got {name}={value!r}.")
+    check_integer(name, value, minimum=1)
 
 
 def _as_ids(ids, name):
@@ -98,10 +98,10 @@ def _as_ids(ids, name):
     ndim = np.ndim(ids)
     if ndim > 1:
         raise ValueError(f"`{name}` must be one id or a 1-D array-like, got {ndim} dimensions.")
-    return _as_column([ids] if ndim == 0 else ids)
+    return validation.as_column([ids] if ndim == 0 else ids)
 
 
-class Recommender:
+class Recommender(EvaluatedModel):
     """HEM-AAE recommender over explicit ratings, answering in original user and item ids.
 
     See the module docstring for the fallback used for unseen users and items.
@@ -185,8 +185,7 @@ class Recommender:
         _check_positive_int(epochs, "epochs")
         _check_positive_int(batch_size, "batch_size")
         _check_positive_int(patience, "patience")
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-            raise ValueError(f"`seed` must be a non-negative integer, got seed={seed!r}.")
+        check_integer("seed", seed, minimum=0)
         if validation_fraction:
             validation.validate_fraction(validation_fraction, "validation_fraction")
         if model_kwargs is not None and not isinstance(model_kwargs, dict):
@@ -203,8 +202,7 @@ class Recommender:
         self.validation_fraction = float(validation_fraction or 0.0)
         self.patience = int(patience)
         self.learning_rate = float(learning_rate)
-        if ranking not in RANKINGS:
-            raise ValueError(f"`ranking` must be one of {RANKINGS}, got ranking={ranking!r}.")
+        check_choice("ranking", ranking, RANKINGS)
         if ranking == "head" and not (model_kwargs or {}).get("ranking_weight", 0) > 0:
             raise ValueError(
                 "ranking='head' needs a ranking head: pass model_kwargs={'ranking_weight': w} "
@@ -239,7 +237,7 @@ class Recommender:
         self.metadata = {}
         self.interrupted = False
 
-    def get_config(self):
+    def get_config(self) -> dict:
         """Return the constructor arguments as JSON-able data.
 
         Returns:
@@ -615,7 +613,9 @@ class Recommender:
             IndexError: if an index is out of range.
         """
         self._check_fitted()
-        return self._scorer.score(_check_indices(user_indices, self.train.n_users, "user"))
+        return self._scorer.score(
+            validation.check_indices(user_indices, self.train.n_users, "user")
+        )
 
     def recommend(self, users: ArrayLike, k: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
         """Top-k items for each user, best first.

@@ -1,18 +1,11 @@
 """Checks of the NumPy baselines in benchmarks/baselines.py on small synthetic data."""
 
-import importlib.util
-from pathlib import Path
-
+import baselines
 import numpy as np
 import pytest
 
 from keras_hem.data import RatingMatrix
 from keras_hem.evaluation import evaluate
-
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "baselines.py"
-_SPEC = importlib.util.spec_from_file_location("benchmark_baselines", _PATH)
-baselines = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(baselines)
 
 
 def _tiny():

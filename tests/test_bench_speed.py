@@ -22,7 +22,6 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def bench(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCHMARKS))  # the script imports its sibling modules
     sys.modules.pop("bench_speed", None)
     import bench_speed
 

@@ -164,3 +164,14 @@ def test_code_spans_naming_classes_become_links():
         "`Unknown` stays."
     )
     assert lines[1:] == page.split("\n")[1:]
+
+
+def test_documented_methods_link_with_or_without_call_parentheses():
+    names = autolink.api_names(REPO / "docs" / "api")
+    assert names["Recommender.recommend"] == "keras_hem.recommender.Recommender.recommend"
+    assert names["HEMAAE.from_preset"] == "keras_hem.models.HEMAAE.from_preset"
+    assert "AdversarialAutoencoder.train_step" not in names  # no docstring: not on the page
+    line = autolink.link_code_spans("Call `Recommender.recommend()`.", names)
+    assert line == (
+        "Call [`Recommender.recommend()`][keras_hem.recommender.Recommender.recommend]."
+    )

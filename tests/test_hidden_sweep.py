@@ -12,7 +12,6 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 @pytest.fixture
 def hidden_sweep(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
     sys.modules.pop("hidden_sweep", None)
     import hidden_sweep
 

@@ -14,7 +14,6 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 @pytest.fixture
 def reproduce(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCHMARKS))  # the script imports its sibling modules
     sys.modules.pop("reproduce", None)
     import reproduce
 

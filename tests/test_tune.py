@@ -12,7 +12,6 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 @pytest.fixture
 def tune(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCHMARKS))  # the script imports its sibling modules
     for name in ("tune", "reproduce"):
         sys.modules.pop(name, None)
     import tune
@@ -65,11 +64,11 @@ def test_every_setting_and_seed_is_recorded_once(tune, movielens_dir, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 3])
 def test_validation_slice_lies_inside_the_splits_training_part(tune, movielens_dir, seed):
-    import reproduce
+    import harness
 
-    ratings, _ = reproduce.load("ml-100k")
-    train, test = ratings.random_split(reproduce.TEST_FRACTION, seed=seed)
-    fit_part, val_part = reproduce.validation_slice("ml-100k", seed=seed)
+    ratings, _ = harness.load("ml-100k")
+    train, test = ratings.random_split(harness.TEST_FRACTION, seed=seed)
+    fit_part, val_part = harness.validation_slice("ml-100k", seed=seed)
 
     def pairs(matrix):
         coo = matrix.to_item_user_csr().tocoo()

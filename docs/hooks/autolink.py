@@ -4,8 +4,9 @@ A code span holding just a documented name (`` `TripletLoss` ``) or a full path
 (`` `keras_hem.losses.TripletLoss` ``) becomes an autorefs link (`` [`TripletLoss`][id] ``),
 so the guides, the concepts map and the home page link to the API reference without
 hand-written links that could go stale. The names are the `:::` entries of `docs/api/*.md`:
-short names for classes (when unambiguous), full paths for everything. Code blocks,
-headings, existing links and the API pages themselves are left alone.
+short names for classes (when unambiguous), full paths for everything, and the methods and
+properties a class declares itself (`` `Recommender.recommend` ``, also with `()`). Code
+blocks, headings, existing links and the API pages themselves are left alone.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import re
 from pathlib import Path
 
 ENTRY = re.compile(r"^::: (keras_hem(?:\.\w+)+)\s*$", re.M)
-SPAN = re.compile(r"(?<![\[\w`])`([A-Za-z_][\w.]*)`(?![\]\(`])")
+SPAN = re.compile(r"(?<![\[\w`])`([A-Za-z_][\w.]*)(\(\))?`(?![\]\(`])")
 FENCE = re.compile(r"^\s*(```|~~~)")
 
 
@@ -36,7 +37,26 @@ def api_names(api_dir: str | Path) -> dict[str, str]:
         if inspect.isclass(_resolve(module, last)):
             short.setdefault(last, []).append(identifier)
     names.update({name: ids[0] for name, ids in short.items() if len(ids) == 1})
+    for name, identifier in list(names.items()):
+        module, last = identifier.rsplit(".", 1)
+        cls = _resolve(module, last)
+        if inspect.isclass(cls):
+            for member in _own_members(cls):
+                names[f"{name}.{member}"] = f"{identifier}.{member}"
     return names
+
+
+def _own_members(cls: type) -> list[str]:
+    """Documented public methods and properties that `cls` declares itself.
+
+    Those are what the API page shows (mkdocstrings skips members without a docstring).
+    """
+    members = []
+    for member, value in vars(cls).items():
+        function = getattr(value, "__func__", None) or getattr(value, "fget", None) or value
+        if not member.startswith("_") and inspect.isfunction(function) and function.__doc__:
+            members.append(member)
+    return members
 
 
 def _resolve(module: str, name: str):
@@ -60,8 +80,8 @@ def link_code_spans(markdown: str, names: dict[str, str]) -> str:
 
 
 def _link(match: re.Match, names: dict[str, str]) -> str:
-    name = match.group(1)
-    return f"[`{name}`][{names[name]}]" if name in names else match.group(0)
+    name, call = match.group(1), match.group(2) or ""
+    return f"[`{name}{call}`][{names[name]}]" if name in names else match.group(0)
 
 
 # The names of the build in progress: read once per build, not once per page.

@@ -17,13 +17,13 @@ on JAX see the same batches.
 
 from __future__ import annotations
 
-import numbers
 from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
 import scipy.sparse as sp
 
+from keras_hem.arguments import check_choice, check_integer
 from keras_hem.types import Rows
 
 if TYPE_CHECKING:
@@ -59,9 +59,7 @@ def epoch_order(n_rows: int, seed: int, epoch: int) -> np.ndarray:
 
 
 def _check_int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {name}={value!r}.")
-    return int(value)
+    return check_integer(name, value, minimum=minimum)
 
 
 class RowBatches(keras.utils.PyDataset):
@@ -133,10 +131,7 @@ class RowBatches(keras.utils.PyDataset):
         self.batch_size = _check_int(batch_size, "batch_size", 1)
         self.seed = _check_int(seed, "seed", 0)
         self.shuffle = bool(shuffle)
-        if remainder not in self.REMAINDERS:
-            raise ValueError(
-                f"`remainder` must be one of {self.REMAINDERS}, got remainder={remainder!r}."
-            )
+        check_choice("remainder", remainder, self.REMAINDERS)
         self.remainder = remainder
         index, count = shard
         count = _check_int(count, "shard count", 1)

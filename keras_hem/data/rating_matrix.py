@@ -79,15 +79,6 @@ def _match_id_type(query, known_ids):
     return query
 
 
-def _as_column(values):
-    """Turn a 1-D array-like into a NumPy array without losing mixed id types."""
-    if isinstance(values, np.ndarray):
-        return values
-    # A Series infers int64 / str / object column by column; np.asarray would turn a list of
-    # ints and strings into all strings.
-    return pd.Series(values, copy=False).to_numpy()
-
-
 def _ids_to_json(ids, name):
     """Convert an id array to a JSON-able list, refusing ids JSON would not round-trip."""
     values = ids.tolist()
@@ -100,25 +91,6 @@ def _ids_to_json(ids, name):
             f"(showing up to {validation.MAX_SHOWN}): {shown}."
         )
     return values
-
-
-def _check_indices(indices, size, name):
-    """Return `indices` as a 1-D int array, raising `IndexError` for out-of-range values."""
-    indices = np.atleast_1d(np.asarray(indices))
-    if indices.ndim != 1 or not (indices.size == 0 or np.issubdtype(indices.dtype, np.integer)):
-        raise IndexError(
-            f"{name} indices must be a 1-D array of integers, got dtype={indices.dtype} "
-            f"and shape={indices.shape}."
-        )
-    bad = np.flatnonzero((indices < 0) | (indices >= size))
-    if len(bad):
-        shown = ", ".join(str(v) for v in indices[bad[: validation.MAX_SHOWN]].tolist())
-        raise IndexError(
-            f"{len(bad)} {name} index(es) are outside [0, {size}) (showing up to "
-            f"{validation.MAX_SHOWN}): {shown}. Note that -1 marks an unknown id in "
-            f"{name}_index()."
-        )
-    return indices.astype(np.intp, copy=False)
 
 
 class _PairLabels:
@@ -185,8 +157,8 @@ class RatingMatrix:
         self._users = _frozen(np.asarray(users, dtype=np.int32))
         self._items = _frozen(np.asarray(items, dtype=np.int32))
         self._ratings = _frozen(np.asarray(ratings, dtype=np.float32))
-        _check_indices(self._users, self.n_users, "user")
-        _check_indices(self._items, self.n_items, "item")
+        validation.check_indices(self._users, self.n_users, "user")
+        validation.check_indices(self._items, self.n_items, "item")
         keys = self._users.astype(np.int64) * self.n_items + self._items
         if np.any(np.diff(keys) <= 0):
             raise ValueError(
@@ -248,8 +220,8 @@ class RatingMatrix:
         validation.check_columns(df, [user_col, item_col, rating_col])
         validation.check_not_empty(len(df), "DataFrame")
         return cls._from_columns(
-            _as_column(df[user_col]),
-            _as_column(df[item_col]),
+            validation.as_column(df[user_col]),
+            validation.as_column(df[item_col]),
             df[rating_col].to_numpy(),
             names=(user_col, item_col, rating_col),
             labels=df.index,
@@ -294,8 +266,8 @@ class RatingMatrix:
         validation.check_same_length({"users": users, "items": items, "ratings": ratings})
         validation.check_not_empty(len(ratings), "input")
         return cls._from_columns(
-            _as_column(users),
-            _as_column(items),
+            validation.as_column(users),
+            validation.as_column(items),
             ratings,
             names=("users", "items", "ratings"),
             labels=None,
@@ -482,7 +454,7 @@ class RatingMatrix:
     def _lookup(known_ids, ids, strict, name):
         """Vectorised id -> index lookup shared by `user_index` and `item_index`."""
         scalar = np.ndim(ids) == 0
-        query = _match_id_type(_as_column([ids] if scalar else ids), known_ids)
+        query = _match_id_type(validation.as_column([ids] if scalar else ids), known_ids)
         indices = pd.Index(known_ids, tupleize_cols=False).get_indexer(query).astype(np.int64)
         unknown = np.flatnonzero(indices < 0)
         if strict and len(unknown):
@@ -532,7 +504,7 @@ class RatingMatrix:
             array([[0., 4.],
                    [3., 0.]], dtype=float32)
         """
-        indices = _check_indices(item_indices, self.n_items, "item")
+        indices = validation.check_indices(item_indices, self.n_items, "item")
         return self.to_item_user_csr()[indices].toarray()
 
     def user_rows(self, user_indices: ArrayLike) -> np.ndarray:
@@ -552,7 +524,7 @@ class RatingMatrix:
             >>> rm.user_rows(0)
             array([[3., 0.]], dtype=float32)
         """
-        indices = _check_indices(user_indices, self.n_users, "user")
+        indices = validation.check_indices(user_indices, self.n_users, "user")
         return self.csr[indices].toarray()
 
     def to_dataframe(self) -> pd.DataFrame:

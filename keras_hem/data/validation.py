@@ -18,6 +18,9 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from keras_hem.arguments import check_choice
+from keras_hem.types import ArrayLike
+
 MAX_SHOWN = 5
 DUPLICATE_POLICIES = ("error", "last", "mean")
 
@@ -329,10 +332,7 @@ def validate_duplicates_policy(duplicates):
         >>> validate_duplicates_policy("mean")
         'mean'
     """
-    if duplicates not in DUPLICATE_POLICIES:
-        raise ValueError(
-            f"`duplicates` must be one of {DUPLICATE_POLICIES}, got duplicates={duplicates!r}."
-        )
+    check_choice("duplicates", duplicates, DUPLICATE_POLICIES)
     return duplicates
 
 
@@ -417,3 +417,52 @@ def validate_fraction(value, name):
     if not isinstance(value, numbers.Real) or not 0.0 < value < 1.0:
         raise ValueError(f"`{name}` must be a number in (0, 1), got {name}={value!r}.")
     return float(value)
+
+
+def as_column(values: ArrayLike) -> np.ndarray:
+    """A 1-D array-like as a NumPy array, without losing mixed id types.
+
+    Args:
+        values: ids or ratings (a list, Series or array).
+
+    Returns:
+        The array itself when `values` is one; otherwise the column pandas infers (int64, str
+        or object), so that a list of ints and strings keeps both kinds.
+    """
+    if isinstance(values, np.ndarray):
+        return values
+    # A Series infers int64 / str / object column by column; np.asarray would turn a list of
+    # ints and strings into all strings.
+    return pd.Series(values, copy=False).to_numpy()
+
+
+def check_indices(indices: ArrayLike, size: int, name: str) -> np.ndarray:
+    """`indices` as a 1-D int array, each in `[0, size)`.
+
+    Args:
+        indices: integer indices (a scalar or 1-D).
+        size: the number of valid indices.
+        name: what they index (`"user"`, `"item"`), for the message.
+
+    Returns:
+        The indices as a 1-D integer array.
+
+    Raises:
+        IndexError: for a non-integer or multi-dimensional input, or indices out of range
+            (up to `MAX_SHOWN` of them shown).
+    """
+    indices = np.atleast_1d(np.asarray(indices))
+    if indices.ndim != 1 or not (indices.size == 0 or np.issubdtype(indices.dtype, np.integer)):
+        raise IndexError(
+            f"{name} indices must be a 1-D array of integers, got dtype={indices.dtype} "
+            f"and shape={indices.shape}."
+        )
+    bad = np.flatnonzero((indices < 0) | (indices >= size))
+    if len(bad):
+        shown = ", ".join(str(v) for v in indices[bad[:MAX_SHOWN]].tolist())
+        raise IndexError(
+            f"{len(bad)} {name} index(es) are outside [0, {size}) (showing up to "
+            f"{MAX_SHOWN}): {shown}. Note that -1 marks an unknown id in "
+            f"{name}_index()."
+        )
+    return indices.astype(np.intp, copy=False)

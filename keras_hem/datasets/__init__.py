@@ -1,5 +1,5 @@
-"""Rating data sets: MovieLens loaders (NumPy and pandas) and synthetic ratings generators."""
+"""Rating data: your own files (`csv_ratings`), MovieLens (`movielens`), synthetic ratings."""
 
-from keras_hem.datasets import movielens, synthetic
+from keras_hem.datasets import csv_ratings, movielens, synthetic
 
-__all__ = ["movielens", "synthetic"]
+__all__ = ["csv_ratings", "movielens", "synthetic"]

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from keras_hem.arguments import check_integer
+
 if TYPE_CHECKING:
     import pandas as pd
     import scipy.sparse as sp
@@ -82,9 +84,7 @@ _MIN_YIELD = 0.25
 
 def _check_int(name, value, low=1):
     """`value` as a Python int, or `ValueError` unless it is an integer >= `low`."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"`{name}` must be an integer >= {low}, got {name}={value!r}.")
-    return int(value)
+    return check_integer(name, value, minimum=low)
 
 
 def _check_real(name, value, low=0.0):

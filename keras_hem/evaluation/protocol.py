@@ -11,13 +11,18 @@ from __future__ import annotations
 import numbers
 import warnings
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from keras_hem.data import RatingMatrix
-from keras_hem.evaluation.ranking_metrics import _check_compatible, ranking_metrics
+from keras_hem.evaluation.list_metrics import METRICS
+from keras_hem.evaluation.model import EvaluatedModel
+from keras_hem.evaluation.ranking_metrics import (
+    check_compatible,
+    ranking_metrics,
+    validate_metrics,
+)
 from keras_hem.evaluation.rating_metrics import mae, rmse
 
 
@@ -101,13 +106,14 @@ def _has_relevant(test, threshold):
 
 
 def evaluate(
-    model: Any,
+    model: EvaluatedModel,
     train: RatingMatrix,
     test: RatingMatrix,
     ks: Sequence[int] = (3, 5, 10),
     thresholds: Sequence[float | None] = (None, 4),
     protocol: str = "full_catalog",
     if_empty: str = "raise",
+    metrics: Sequence[str] = ("precision", "ndcg"),
 ) -> pd.DataFrame:
     """Rating errors and top-k ranking metrics of a fitted recommender, as one table row.
 
@@ -124,10 +130,10 @@ def evaluate(
       columns end in `_t{threshold}`, e.g. `P@10_t4` for ratings of 4 and above.
 
     Args:
-        model: a fitted `keras_hem.Recommender`, or any object with `predict(users, items)`
-            (ids in, ratings out) and `score_users(user_indices)` (indices of `train`, scores of
-            shape `(len(user_indices), n_items)` out). If it has a `train` RatingMatrix, it must
-            equal `train`.
+        model: a fitted `keras_hem.Recommender`, or any `EvaluatedModel`: an object with
+            `predict(users, items)` (ids in, ratings out) and `score_users(user_indices)`
+            (indices of `train`, scores of shape `(len(user_indices), n_items)` out). If it
+            has a `train` RatingMatrix, it must equal `train`.
         train: training `RatingMatrix` (the model's training data).
         test: test `RatingMatrix` sharing `train`'s id maps, e.g. from `random_split`.
         ks: ranking cut-offs.
@@ -137,11 +143,14 @@ def evaluate(
         if_empty: what a threshold that leaves no relevant test item gives: `"raise"`
             (default, a `ValueError`) or `"nan"` (NaN ranking metrics and `n_users` 0, so that
             the rating metrics are still reported).
+        metrics: the ranking metrics, as for `ranking_metrics` (default P@k and NDCG@k;
+            also `"recall"`, `"map"`, `"mrr"`, `"hit_rate"`, `"coverage"`).
 
     Returns:
         One-row `pandas.DataFrame`.
 
     Raises:
+        TypeError: if `model` lacks `predict` or `score_users`.
         ValueError: for malformed arguments, train and test that do not share id maps (or
             overlap, under `"full_catalog"`), a model fitted on other data, or a threshold
             that leaves no relevant test item.
@@ -159,10 +168,16 @@ def evaluate(
         >>> list(row.columns)
         ['MAE', 'RMSE', 'n_test', 'n_unseen', 'P@1', 'NDCG@1', 'n_users']
     """
+    if not isinstance(model, EvaluatedModel):
+        raise TypeError(
+            "`model` must have predict(users, items) and score_users(user_indices) (see "
+            f"keras_hem.evaluation.EvaluatedModel), got {type(model).__name__}."
+        )
     thresholds = _validate_thresholds(thresholds)
+    metrics = validate_metrics(metrics)
     if if_empty not in ("raise", "nan"):
         raise ValueError(f"`if_empty` must be 'raise' or 'nan', got if_empty={if_empty!r}.")
-    _check_compatible(train, test, protocol)
+    check_compatible(train, test, protocol)
     _check_model_train(model, train)
     _warn_degenerate(train)
     predictions = np.asarray(
@@ -178,11 +193,18 @@ def evaluate(
     }
     for threshold in thresholds:
         if if_empty == "nan" and not _has_relevant(test, threshold):
-            names = [f"{m}@{k}" for k in sorted(set(ks)) for m in ("P", "NDCG")]
-            metrics = {**dict.fromkeys(names, float("nan")), "n_users": 0}
+            prefixes = [METRICS[name].prefix for name in metrics]
+            names = [f"{m}@{k}" for k in sorted(set(ks)) for m in prefixes]
+            values = {**dict.fromkeys(names, float("nan")), "n_users": 0}
         else:
-            metrics = ranking_metrics(
-                model.score_users, train, test, ks=ks, threshold=threshold, protocol=protocol
+            values = ranking_metrics(
+                model.score_users,
+                train,
+                test,
+                ks=ks,
+                threshold=threshold,
+                protocol=protocol,
+                metrics=metrics,
             )
-        row.update({f"{name}{_suffix(threshold)}": value for name, value in metrics.items()})
+        row.update({f"{name}{_suffix(threshold)}": value for name, value in values.items()})
     return pd.DataFrame([row])

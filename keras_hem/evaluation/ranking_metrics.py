@@ -1,4 +1,8 @@
-"""Top-k ranking metrics (Precision@k, NDCG@k) over all users, vectorised with NumPy.
+"""Top-k ranking metrics over all users, vectorised with NumPy: the protocol around them.
+
+The metrics themselves (Precision@k, NDCG@k, Recall@k, MAP@k, MRR@k, hit rate, coverage) are
+one function each in `keras_hem.evaluation.list_metrics`; this module ranks the candidates of
+each chunk of users and hands the lists to them.
 
 Definitions (for each evaluated user `u`):
 
@@ -43,6 +47,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from keras_hem.arguments import check_choice
+from keras_hem.evaluation.list_metrics import METRICS, RankedLists
+from keras_hem.ranking.top_k import top_k_items
+
 if TYPE_CHECKING:
     from keras_hem.data import RatingMatrix
 
@@ -62,10 +70,8 @@ def _validate_ks(ks):
 
 def _validate_options(protocol, gain, threshold, chunk_size):
     """Raise `ValueError` quoting any malformed option."""
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"`protocol` must be one of {PROTOCOLS}, got protocol={protocol!r}.")
-    if gain not in GAINS:
-        raise ValueError(f"`gain` must be one of {GAINS}, got gain={gain!r}.")
+    check_choice("protocol", protocol, PROTOCOLS)
+    check_choice("gain", gain, GAINS)
     if threshold is not None and (
         not isinstance(threshold, numbers.Real) or not np.isfinite(threshold)
     ):
@@ -74,8 +80,17 @@ def _validate_options(protocol, gain, threshold, chunk_size):
         raise ValueError(f"`chunk_size` must be a positive integer, got {chunk_size=!r}.")
 
 
-def _check_compatible(train, test, protocol):
-    """Check that train and test index the same users and items (and do not overlap)."""
+def check_compatible(train: RatingMatrix, test: RatingMatrix, protocol: str) -> None:
+    """Check that train and test index the same users and items (and do not overlap).
+
+    Args:
+        train: the training ratings.
+        test: the test ratings, split from the same `RatingMatrix`.
+        protocol: `"full_catalog"` also requires that no (user, item) pair is in both.
+
+    Raises:
+        ValueError: naming the mismatch (shapes, id maps, or up to 5 shared pairs).
+    """
     if (train.n_users, train.n_items) != (test.n_users, test.n_items):
         raise ValueError(
             f"train is {train.n_users} users x {train.n_items} items but test is "
@@ -129,48 +144,6 @@ def _scores(score_fn, users, n_items, valid):
     return scores
 
 
-def top_k_items(scores: np.ndarray, valid: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the `k` best-scored valid items of each row, ties to the lower index.
-
-    Uses a partition to find each row's k-th best score, then sorts only the items that can
-    still make the top k, so the cost stays close to linear in the number of items.
-
-    Args:
-        scores: float array of shape `(rows, n_items)`; no NaN where `valid` is True.
-        valid: bool array of the same shape; False entries are never returned.
-        k: number of items to return, `1 <= k <= n_items`.
-
-    Returns:
-        `(top, top_valid)`: int array `(rows, k)` of item indices, best first, and a bool array
-        `(rows, k)` that is False where a row has fewer than `k` valid items (those slots hold
-        arbitrary indices).
-
-    Examples:
-        >>> top, ok = top_k_items(np.array([[0.5, 0.9, 0.9]]), np.array([[True] * 3]), 2)
-        >>> top.tolist(), ok.tolist()
-        ([[1, 2]], [[True, True]])
-    """
-    rows = scores.shape[0]
-    # Ascending key with invalid entries as NaN, which sorts and partitions after everything.
-    key = np.where(valid, -scores, np.nan)
-    kth = np.partition(key, k - 1, axis=1)[:, k - 1 : k]
-    short = np.isnan(kth)
-    in_reach = (key <= kth) | (short & valid)
-    n_reach = in_reach.sum(axis=1)
-    width = max(int(n_reach.max(initial=0)), 1)
-    # A stable sort of booleans lists each row's reachable items first, in item order ...
-    reach = np.argsort(~in_reach, axis=1, kind="stable")[:, :width]
-    reach_key = np.take_along_axis(key, reach, axis=1)
-    reach_key[np.arange(width)[None, :] >= n_reach[:, None]] = np.nan
-    # ... so a stable sort by key keeps equal scores in item order: ties go to the lower index.
-    order = np.argsort(reach_key, axis=1, kind="stable")[:, :k]
-    top = np.zeros((rows, k), dtype=np.int64)
-    top[:, : order.shape[1]] = np.take_along_axis(reach, order, axis=1)
-    n_valid = valid.sum(axis=1)
-    top_valid = np.arange(k)[None, :] < np.minimum(n_valid, k)[:, None]
-    return top, top_valid
-
-
 def _chunk_labels(train, test, users, threshold, protocol, gain):
     """Dense candidate mask, relevance mask and NDCG gains for a chunk of users."""
     test_rows = test.user_rows(users).astype(np.float64)
@@ -184,28 +157,31 @@ def _chunk_labels(train, test, users, threshold, protocol, gain):
     return valid, relevant, gains
 
 
-def _chunk_totals(scores, valid, gains, relevant, ks):
-    """Hits, list sizes and per-user NDCG sums for one chunk of users."""
-    n_items = scores.shape[1]
-    k_max = min(ks[-1], n_items)
-    top, top_valid = top_k_items(scores, valid, k_max)
-    top_relevant = np.take_along_axis(relevant, top, axis=1) & top_valid
-    top_gains = np.where(top_relevant, np.take_along_axis(gains, top, axis=1), 0.0)
-    discount = 1.0 / np.log2(np.arange(2, k_max + 2))
-    dcg = np.cumsum(top_gains * discount, axis=1)
+def _ranked_lists(scores, valid, gains, relevant, k_max):
+    """The top `k_max` of each user of a chunk, with their relevance and gains."""
+    top, listed = top_k_items(scores, valid, k_max)
+    top_relevant = np.take_along_axis(relevant, top, axis=1) & listed
     best = -np.partition(-gains, k_max - 1, axis=1)[:, :k_max]
-    ideal = np.cumsum(-np.sort(-best, axis=1) * discount, axis=1)
-    hits = np.cumsum(top_relevant, axis=1)
-    n_valid = valid.sum(axis=1)
-    totals = {}
-    for k in ks:
-        col = min(k, k_max) - 1
-        totals[k] = (
-            hits[:, col].sum(),
-            np.minimum(n_valid, k).sum(),
-            (dcg[:, col] / ideal[:, col]).sum(),
-        )
-    return totals
+    return RankedLists(
+        items=top,
+        listed=listed,
+        relevant=top_relevant,
+        gains=np.where(top_relevant, np.take_along_axis(gains, top, axis=1), 0.0),
+        ideal_gains=-np.sort(-best, axis=1),
+        n_candidates=valid.sum(axis=1),
+        n_relevant=relevant.sum(axis=1),
+        n_items=scores.shape[1],
+    )
+
+
+def validate_metrics(metrics: str | Sequence[str]) -> tuple[str, ...]:
+    """`metrics` as a tuple of distinct names of `METRICS`, or a `ValueError` naming the bad one."""
+    names = (metrics,) if isinstance(metrics, str) else tuple(metrics)
+    if not names:
+        raise ValueError("`metrics` must name at least one metric, got none.")
+    for name in names:
+        check_choice("metrics", name, tuple(METRICS))
+    return tuple(dict.fromkeys(names))
 
 
 def ranking_metrics(
@@ -217,10 +193,12 @@ def ranking_metrics(
     protocol: str = "full_catalog",
     gain: str = "binary",
     chunk_size: int = 1024,
+    metrics: Sequence[str] = ("precision", "ndcg"),
 ) -> dict[str, float]:
-    """Precision@k and NDCG@k of a scoring function, over every user with a relevant test item.
+    """Top-k metrics of a scoring function, over every user with a relevant test item.
 
-    See the module docstring for the exact definitions and tie-breaking rule.
+    See the module docstring for the protocol and tie-breaking rule, and
+    `keras_hem.evaluation.list_metrics` for each metric's definition.
 
     Args:
         score_fn: callable taking a 1-D int64 array of user indices and returning a real array
@@ -235,10 +213,13 @@ def ranking_metrics(
         gain: `"binary"` or `"graded"` relevance in the NDCG gain `2**rel - 1`.
         chunk_size: users scored per `score_fn` call, bounding memory to a few
             `(chunk_size, n_items)` float64 arrays.
+        metrics: names from `keras_hem.evaluation.list_metrics.METRICS`: `"precision"` and
+            `"ndcg"` (default), `"recall"`, `"map"`, `"mrr"`, `"hit_rate"`, `"coverage"`.
 
     Returns:
-        Dict with `"P@k"` and `"NDCG@k"` floats for each `k`, and `"n_users"`, the number of
-        users evaluated.
+        Dict with a float for each `k` and metric, in that order (`"P@3"`, `"NDCG@3"`,
+        `"P@5"`, ...; prefixes `Recall`, `MAP`, `MRR`, `HR`, `Coverage`), and `"n_users"`,
+        the number of users evaluated.
 
     Raises:
         ValueError: for malformed options, train and test that do not share id maps (or
@@ -254,8 +235,9 @@ def ranking_metrics(
         2
     """
     ks = _validate_ks(ks)
+    metrics = validate_metrics(metrics)
     _validate_options(protocol, gain, threshold, chunk_size)
-    _check_compatible(train, test, protocol)
+    check_compatible(train, test, protocol)
     is_relevant = np.ones(test.n_ratings, dtype=bool)
     if threshold is not None:
         is_relevant = test.ratings >= threshold
@@ -266,17 +248,29 @@ def ranking_metrics(
             f"No user has a relevant test item (threshold={threshold!r}, "
             f"{test.n_ratings} test rating(s)); nothing to evaluate."
         )
-    sums = {k: np.zeros(3) for k in ks}
+    chosen = [METRICS[name] for name in metrics]
+    k_max = min(ks[-1], test.n_items)
+    totals = {}
     for start in range(0, len(users), chunk_size):
         chunk = users[start : start + chunk_size]
         valid, relevant, gains = _chunk_labels(train, test, chunk, threshold, protocol, gain)
         scores = _scores(score_fn, chunk, test.n_items, valid)
-        for k, values in _chunk_totals(scores, valid, gains, relevant, ks).items():
-            sums[k] += values
+        lists = _ranked_lists(scores, valid, gains, relevant, k_max)
+        for k in ks:
+            for metric in chosen:
+                value = metric.per_chunk(lists, k)
+                key = (metric.prefix, k)
+                if key not in totals:
+                    totals[key] = value
+                elif metric.catalogue:
+                    totals[key] = totals[key] | value
+                else:
+                    totals[key] = (totals[key][0] + value[0], totals[key][1] + value[1])
     result = {}
     for k in ks:
-        hits, listed, ndcg = sums[k]
-        result[f"P@{k}"] = float(hits / listed)
-        result[f"NDCG@{k}"] = float(ndcg / len(users))
+        for metric in chosen:
+            total = totals[(metric.prefix, k)]
+            value = total.mean() if metric.catalogue else total[0] / total[1]
+            result[f"{metric.prefix}@{k}"] = float(value)
     result["n_users"] = int(len(users))
     return result

@@ -1,4 +1,8 @@
-"""Keras layers of keras-hem."""
+"""Keras layers of keras-hem, one per file: the mean model, the labeler, EASE, the output layer.
+
+What belongs here: a `keras.layers.Layer` that a user may put in a model of their own; it
+creates its weights in `build` and computes with `keras.ops` only in `call`.
+"""
 
 from keras_hem.layers.ease_scorer import EASEScorer
 from keras_hem.layers.mean_model import MeanModel

@@ -38,6 +38,7 @@ import scipy.linalg
 import scipy.sparse as sp
 from keras import ops
 
+from keras_hem.ops.masks import observed_mask, observed_mask_numpy
 from keras_hem.types import ArrayLike, Tensor
 
 # Share of physical memory that the EASE fit may use when `max_items` is not given.
@@ -138,11 +139,11 @@ def binary_interactions(
         matrix = sp.csr_array(interactions, copy=True)
         matrix.sum_duplicates()  # scipy's meaning of repeated coordinates
         if missing_value != 0:  # implicit zeros are interactions then: rare, and dense
-            matrix = sp.csr_array(matrix.toarray() != missing_value)
+            matrix = sp.csr_array(observed_mask_numpy(matrix.toarray(), missing_value))
     else:
         matrix = sp.vstack(
             [
-                sp.csr_array(interactions[a : a + batch_size] != missing_value)
+                sp.csr_array(observed_mask_numpy(interactions[a : a + batch_size], missing_value))
                 for a in range(0, max(interactions.shape[0], 1), batch_size)
             ],
             format="csr",
@@ -325,7 +326,7 @@ class EASEScorer(keras.layers.Layer):
         self.item_weights = None
         self.kept_items = None
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple | dict) -> None:
         n = input_shape[-1]
         if n is None:
             raise ValueError(f"EASEScorer needs a known number of items, got {input_shape}.")
@@ -389,12 +390,12 @@ class EASEScorer(keras.layers.Layer):
         return ops.take(padded, positions, axis=1)
 
     def _binary(self, rows):
-        return ops.cast(ops.not_equal(ops.cast(rows, "float32"), self.missing_value), "float32")
+        return ops.cast(observed_mask(ops.cast(rows, "float32"), self.missing_value), "float32")
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
         return input_shape
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {
             **super().get_config(),
             "l2": self.l2,

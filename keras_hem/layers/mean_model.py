@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import keras
 from keras import ops
 
+from keras_hem.arguments import check_integer
+from keras_hem.ops.masks import observed_mask
 from keras_hem.types import Tensor
 
 # Levels up to this one (16 nodes) are reduced by interval comparisons, which fuse under XLA;
@@ -63,9 +63,7 @@ class MeanModel(keras.layers.Layer):
     ):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
-        if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= 16:
-            raise ValueError(f"`depth` must be an integer in [1, 16], got depth={depth!r}.")
-        self.depth = depth
+        self.depth = check_integer("depth", depth, minimum=1, maximum=16)
         self.missing_value = float(missing_value)
         self.fill_value = float(fill_value)
         self.supports_masking = True
@@ -75,11 +73,11 @@ class MeanModel(keras.layers.Layer):
         """Number of outputs per row, `2**depth - 1`."""
         return 2**self.depth - 1
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple | dict) -> None:
         _check_rank(input_shape)
         self.built = True
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
         _check_rank(input_shape)
         return (input_shape[0], self.output_size)
 
@@ -89,13 +87,7 @@ class MeanModel(keras.layers.Layer):
     def call(self, inputs: Tensor, mask: Tensor | None = None) -> Tensor:
         _check_rank(ops.shape(inputs))
         x = _as_float32(inputs)
-        if mask is None:
-            if math.isnan(self.missing_value):
-                observed = ops.logical_not(ops.isnan(x))
-            else:
-                observed = ops.not_equal(x, self.missing_value)
-        else:
-            observed = ops.cast(mask, "bool")
+        observed = observed_mask(x, self.missing_value) if mask is None else ops.cast(mask, "bool")
         values = ops.where(observed, x, 0.0)
 
         count = ops.sum(ops.cast(observed, "float32"), axis=1, keepdims=True)
@@ -125,7 +117,7 @@ class MeanModel(keras.layers.Layer):
             levels.append(level)
         return ops.concatenate(levels, axis=1) if len(levels) > 1 else levels[0]
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         config.update(
             depth=self.depth, missing_value=self.missing_value, fill_value=self.fill_value

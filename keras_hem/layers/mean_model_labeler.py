@@ -6,8 +6,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_hem.arguments import check_integer
 from keras_hem.layers.mean_model import MeanModel
-from keras_hem.losses.masked_reconstruction import observed_mask
+from keras_hem.ops.masks import observed_mask, observed_mask_numpy
 from keras_hem.types import ArrayLike, Tensor
 
 
@@ -46,14 +47,16 @@ class MeanModelLabeler(keras.layers.Layer):
     def __init__(self, label_depth: int = 1, missing_value: float = 0.0, **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
-        if isinstance(label_depth, bool) or not isinstance(label_depth, int):
-            raise ValueError(f"`label_depth` must be an integer, got label_depth={label_depth!r}.")
-        if not 1 <= label_depth <= 8:
-            raise ValueError(f"`label_depth` must be in [1, 8], got label_depth={label_depth!r}.")
-        self.label_depth = label_depth
+        self.label_depth = check_integer("label_depth", label_depth, minimum=1, maximum=8)
         self.missing_value = float(missing_value)
+
+    def build(self, input_shape: tuple | None = None) -> None:
+        # The tree's shape depends on `label_depth` alone, not on the rows' width.
         self.thresholds = self.add_weight(
-            shape=(2**label_depth - 1,), initializer="zeros", trainable=False, name="thresholds"
+            shape=(2**self.label_depth - 1,),
+            initializer="zeros",
+            trainable=False,
+            name="thresholds",
         )
         self.adapted = self.add_weight(
             shape=(), initializer="zeros", trainable=False, name="adapted"
@@ -62,6 +65,8 @@ class MeanModelLabeler(keras.layers.Layer):
     @property
     def is_adapted(self) -> bool:
         """Whether `adapt()` has set the thresholds."""
+        if not self.built:
+            return False
         return bool(keras.ops.convert_to_numpy(self.adapted) > 0)
 
     def adapt(self, ratings: ArrayLike) -> None:
@@ -77,6 +82,8 @@ class MeanModelLabeler(keras.layers.Layer):
         values = observed_values(ratings, self.missing_value)
         if values.size == 0:
             raise ValueError("MeanModelLabeler.adapt() got no observed rating.")
+        if not self.built:
+            self.build((None, None))
         tree = MeanModel(depth=self.label_depth)(values[None, :].astype("float32"))
         self.thresholds.assign(np.sort(keras.ops.convert_to_numpy(tree)[0]))
         self.adapted.assign(1.0)
@@ -90,10 +97,10 @@ class MeanModelLabeler(keras.layers.Layer):
         labels = ops.sum(ops.cast(above, "int32"), axis=1)
         return ops.where(count > 0, labels, 0)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
         return (input_shape[0],)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         config.update(label_depth=self.label_depth, missing_value=self.missing_value)
         return config
@@ -105,6 +112,4 @@ def observed_values(ratings, missing_value=0.0):
         values = np.asarray(ratings.tocsr().data, dtype=np.float64)
     else:
         values = np.asarray(ratings, dtype=np.float64).ravel()
-    if np.isnan(missing_value):
-        return values[~np.isnan(values)]
-    return values[values != missing_value]
+    return values[observed_mask_numpy(values, missing_value)]

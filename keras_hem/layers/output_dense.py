@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from keras_hem.arguments import check_integer
 from keras_hem.types import Tensor
 
 
@@ -51,14 +52,12 @@ class OutputDense(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if isinstance(units, bool) or not isinstance(units, int) or units < 1:
-            raise ValueError(f"`units` must be a positive integer, got units={units!r}.")
-        self.units = units
+        self.units = check_integer("units", units, minimum=1)
         self.activation = keras.activations.get(activation)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple | dict) -> None:
         input_dim = int(input_shape[-1])
 
         def transposed(shape, dtype=None):
@@ -75,10 +74,10 @@ class OutputDense(keras.layers.Layer):
         logits = ops.matmul(inputs, ops.transpose(ops.cast(self.kernel, inputs.dtype)))
         return self.activation(logits + ops.cast(self.bias, inputs.dtype))
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
         return (*input_shape[:-1], self.units)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         config.update(
             units=self.units,

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import keras
 from keras import ops
 
+from keras_hem.ops.masks import observed_mask
 from keras_hem.types import Tensor
-
-
-def observed_mask(ratings: Tensor, missing_value: float = 0.0) -> Tensor:
-    """Boolean mask of the observed entries: not `missing_value` (not NaN when it is NaN)."""
-    if math.isnan(missing_value):
-        return ops.logical_not(ops.isnan(ratings))
-    return ops.not_equal(ratings, missing_value)
 
 
 def masked_squared_error(
@@ -81,7 +73,7 @@ class MaskedMeanSquaredError(keras.losses.Loss):
     def call(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
         return masked_squared_error(y_true, y_pred, self.missing_value)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         config.update(missing_value=self.missing_value)
         return config

@@ -7,15 +7,16 @@ from collections.abc import Callable
 import keras
 from keras import ops
 
-from keras_hem.mining.distances import (
+from keras_hem.arguments import check_choice
+from keras_hem.mining.protocol import Miner
+from keras_hem.mining.triplet_hard_miner import TripletHardMiner
+from keras_hem.ops.distances import (
     Distance,
     deserialize_distance,
     pairwise_distances,
     serialize_distance,
     validate_distance,
 )
-from keras_hem.mining.protocol import Miner
-from keras_hem.mining.triplet_hard_miner import TripletHardMiner
 from keras_hem.types import Tensor, Triplets
 
 # TensorFlow Addons' `distance_metric` names and the distances they computed.
@@ -151,8 +152,7 @@ class TripletLoss(keras.losses.Loss):
             >>> round(float(loss(np.array([0, 0, 1, 1]), x)), 4)
             0.675
         """
-        if kind not in TFA_KINDS:
-            raise ValueError(f"`kind` must be one of {TFA_KINDS}, got kind={kind!r}.")
+        check_choice("kind", kind, TFA_KINDS)
         if soft and kind == "semi_hard":
             raise ValueError(
                 "TensorFlow Addons' semi-hard loss has no soft margin; got soft=True with "
@@ -185,7 +185,7 @@ class TripletLoss(keras.losses.Loss):
         distances = pairwise_distances(embeddings, self.distance)
         return triplet_margin_loss(distances, triplets, self.margin, self.soft)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         config.update(
             margin=self.margin,

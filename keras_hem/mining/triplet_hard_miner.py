@@ -5,7 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_hem.mining.distances import (
+from keras_hem.arguments import check_choice
+from keras_hem.ops.distances import (
     Distance,
     deserialize_distance,
     pairwise_distances,
@@ -88,8 +89,7 @@ class TripletHardMiner:
         distance: Distance = "squared_l2",
         max_triplets: int | None = None,
     ):
-        if strategy not in STRATEGIES:
-            raise ValueError(f"`strategy` must be one of {STRATEGIES}, got strategy={strategy!r}.")
+        check_choice("strategy", strategy, STRATEGIES)
         if not margin >= 0:
             raise ValueError(f"`margin` must be >= 0, got margin={margin!r}.")
         if max_triplets is not None:

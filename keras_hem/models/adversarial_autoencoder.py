@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 from keras import ops
 
-from keras_hem.losses.masked_reconstruction import masked_squared_error, observed_mask
+from keras_hem.arguments import check_choice
+from keras_hem.losses.masked_reconstruction import masked_squared_error
 from keras_hem.losses.triplet_loss import triplet_margin_loss
-from keras_hem.mining.distances import pairwise_distances
 from keras_hem.mining.protocol import Miner, check_miner
 from keras_hem.models import steps
 from keras_hem.models.optimizer_group import OptimizerGroup
+from keras_hem.ops.distances import pairwise_distances
+from keras_hem.ops.masks import observed_mask
+from keras_hem.types import Tensor
 
 GENERATOR_LOSSES = ("saturating", "non_saturating")
 ADVERSARIAL_UPDATES = ("alternating", "simultaneous")
@@ -132,16 +137,10 @@ class AdversarialAutoencoder(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if reconstruction_reduction not in RECONSTRUCTION_REDUCTIONS:
-            raise ValueError(
-                f"`reconstruction_reduction` must be one of {RECONSTRUCTION_REDUCTIONS}, "
-                f"got reconstruction_reduction={reconstruction_reduction!r}."
-            )
-        if adversarial_update not in ADVERSARIAL_UPDATES:
-            raise ValueError(
-                f"`adversarial_update` must be one of {ADVERSARIAL_UPDATES}, "
-                f"got adversarial_update={adversarial_update!r}."
-            )
+        check_choice(
+            "reconstruction_reduction", reconstruction_reduction, RECONSTRUCTION_REDUCTIONS
+        )
+        check_choice("adversarial_update", adversarial_update, ADVERSARIAL_UPDATES)
         for name, value in (
             ("triplet_margin", triplet_margin),
             ("triplet_weight", triplet_weight),
@@ -150,11 +149,7 @@ class AdversarialAutoencoder(keras.Model):
         ):
             if not value >= 0:
                 raise ValueError(f"`{name}` must be >= 0, got {name}={value!r}.")
-        if generator_loss not in GENERATOR_LOSSES:
-            raise ValueError(
-                f"`generator_loss` must be one of {GENERATOR_LOSSES}, "
-                f"got generator_loss={generator_loss!r}."
-            )
+        check_choice("generator_loss", generator_loss, GENERATOR_LOSSES)
         if miner is not None:
             check_miner(miner)
         if miner is not None and labeler is None:
@@ -178,7 +173,7 @@ class AdversarialAutoencoder(keras.Model):
 
     # -- Keras plumbing -------------------------------------------------------------------
 
-    def call(self, inputs, training=False):
+    def call(self, inputs: Tensor | dict[str, Tensor], training: bool = False) -> Tensor:
         rows = inputs["ratings"] if isinstance(inputs, dict) else inputs
         return self.decoder(self.encoder(rows, training=training), training=training)
 
@@ -285,11 +280,25 @@ class AdversarialAutoencoder(keras.Model):
                 optimizer.build(variables)
         self.optimizer.built = True
 
-    def fit(self, *args, callbacks=None, **kwargs):
-        """`keras.Model.fit`; monitoring callbacks in `mode="auto"` minimise our logged values.
+    def fit(
+        self, *args: Any, callbacks: list | None = None, **kwargs: Any
+    ) -> keras.callbacks.History:
+        """`keras.Model.fit`, with monitoring callbacks told that our logged values fall.
 
         Keras cannot tell the direction of custom trackers, so `EarlyStopping("val_mae")` and
-        the like would refuse `mode="auto"`; every value this model logs is minimised.
+        the like would refuse `mode="auto"`. Every value this model logs is minimised, so a
+        callback in `callbacks` that has `mode="auto"` and monitors one of them (`loss`,
+        `mae`, `reconstruction_loss`, ... or their `val_` forms) gets `mode="min"`: the
+        callback object you pass is changed, and keeps that mode after `fit`. A callback
+        with an explicit `mode`, or monitoring anything else, is left alone.
+
+        Args:
+            *args: `keras.Model.fit`'s positional arguments.
+            callbacks: Keras callbacks, as for `keras.Model.fit`.
+            **kwargs: `keras.Model.fit`'s keyword arguments.
+
+        Returns:
+            The `keras.callbacks.History` of the run.
         """
         for callback in callbacks or []:
             monitor = str(getattr(callback, "monitor", "")).removeprefix("val_")
@@ -306,7 +315,7 @@ class AdversarialAutoencoder(keras.Model):
         config = {k: keras.saving.deserialize_keras_object(v) for k, v in config.items()}
         self.compile(**config)
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple | dict) -> None:
         if isinstance(input_shape, dict):
             input_shape = input_shape["ratings"]
         input_shape = (None, input_shape[-1])
@@ -540,17 +549,17 @@ class AdversarialAutoencoder(keras.Model):
             g_loss = self._generator_loss(forged, weight, training=False)
         return self._update_metrics(target, reconstruction, d_loss=d_loss, g_loss=g_loss, **losses)
 
-    def train_step(self, *args):
+    def train_step(self, *args: Any) -> Any:
         # Keras calls train_step(data) on TensorFlow / PyTorch and train_step(state, data)
         # on JAX; the backend's module (keras_hem.models.steps) handles either.
         return steps.for_backend().train_step(self, *args)
 
-    def test_step(self, *args):
+    def test_step(self, *args: Any) -> Any:
         return steps.for_backend().test_step(self, *args)
 
     # -- serialisation ----------------------------------------------------------------------
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         serialize = keras.saving.serialize_keras_object
         config.update(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 import keras
 import numpy as np
 from keras import ops
 
+from keras_hem.arguments import check_choice, check_integer
 from keras_hem.data import RatingMatrix
 from keras_hem.data.pipeline import (
     EpochSync,
@@ -27,7 +29,7 @@ from keras_hem.layers.output_dense import OutputDense
 from keras_hem.mining.protocol import Miner, check_miner
 from keras_hem.mining.triplet_hard_miner import TripletHardMiner
 from keras_hem.models.adversarial_autoencoder import AdversarialAutoencoder
-from keras_hem.ops import gather_columns, pair_dot, sparse_dense_matmul
+from keras_hem.ops import gather_columns, observed_mask, pair_dot, sparse_dense_matmul
 from keras_hem.presets import get_preset
 from keras_hem.types import ArrayLike, Rows
 
@@ -167,10 +169,7 @@ class HEMAAE(AdversarialAutoencoder):
         reconstruction_reduction: str = "sum",
         **kwargs,
     ):
-        if batch_format not in BATCH_FORMATS:
-            raise ValueError(
-                f"`batch_format` must be one of {BATCH_FORMATS}, got batch_format={batch_format!r}."
-            )
+        check_choice("batch_format", batch_format, BATCH_FORMATS)
         if batch_format == "sparse" and ranking_weight > 0:
             raise ValueError(
                 "batch_format='sparse' cannot train the ranking head (ranking_weight="
@@ -181,26 +180,14 @@ class HEMAAE(AdversarialAutoencoder):
                 "`output_bias_init` must be 'zeros' or 'mean', "
                 f"got output_bias_init={output_bias_init!r}."
             )
-        if mining_features not in MINING_FEATURES:
-            raise ValueError(
-                f"`mining_features` must be one of {MINING_FEATURES}, "
-                f"got mining_features={mining_features!r}."
-            )
+        check_choice("mining_features", mining_features, MINING_FEATURES)
         if not ranking_weight >= 0:
             raise ValueError(
                 f"`ranking_weight` must be >= 0, got ranking_weight={ranking_weight!r}."
             )
-        if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:
-            raise ValueError(f"`hidden` must be a positive integer, got hidden={hidden!r}.")
-        if output_activation not in OUTPUT_ACTIVATIONS:
-            raise ValueError(
-                f"`output_activation` must be one of {OUTPUT_ACTIVATIONS}, "
-                f"got output_activation={output_activation!r}."
-            )
-        if orientation not in ORIENTATIONS:
-            raise ValueError(
-                f"`orientation` must be one of {ORIENTATIONS}, got orientation={orientation!r}."
-            )
+        check_integer("hidden", hidden, minimum=1)
+        check_choice("output_activation", output_activation, OUTPUT_ACTIVATIONS)
+        check_choice("orientation", orientation, ORIENTATIONS)
         if rating_scale is not None and not (
             len(rating_scale) == 2 and rating_scale[0] < rating_scale[1]
         ):
@@ -247,7 +234,7 @@ class HEMAAE(AdversarialAutoencoder):
         self.batch_format = batch_format
         self.observation_decoder = None
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple | dict) -> None:
         n = input_shape[-1]
         if self.output_activation == "sigmoid" and self.rating_scale is None:
             raise ValueError("output_activation='sigmoid' needs `rating_scale`; fit sets it.")
@@ -292,7 +279,7 @@ class HEMAAE(AdversarialAutoencoder):
         if self.observation_decoder is None:
             return 0.0
         logits = self.observation_decoder(codes, training=training)
-        observed = keras.ops.cast(keras.ops.not_equal(x, 0.0), "float32")
+        observed = keras.ops.cast(observed_mask(x, self.missing_value), "float32")
         loss = keras.ops.binary_crossentropy(observed, logits, from_logits=True)
         return self.ranking_weight * keras.ops.mean(loss)
 
@@ -331,7 +318,9 @@ class HEMAAE(AdversarialAutoencoder):
             units,
             activation=activation,
             kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
-            dtype=dtype,
+            # The model's own policy (`HEMAAE(dtype="mixed_float16")`), which is the global
+            # one unless the model was given another.
+            dtype=self.dtype_policy if dtype is None else dtype,
         )
 
     # -- sparse batches ---------------------------------------------------------------------
@@ -501,7 +490,15 @@ class HEMAAE(AdversarialAutoencoder):
             )
         return data.tocsr() if hasattr(data, "tocsr") else data
 
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, validation_data=None, **kwargs):
+    def fit(
+        self,
+        x: Rows | Any = None,
+        y: None = None,
+        batch_size: int | None = None,
+        epochs: int = 1,
+        validation_data: Rows | Any = None,
+        **kwargs: Any,
+    ) -> keras.callbacks.History:
         """Trains the model; see `keras.Model.fit`. `x`: items x users ratings (see class doc).
 
         `validation_data` may be `(inputs, targets)`: rows to encode and the held-out ratings
@@ -644,30 +641,27 @@ class HEMAAE(AdversarialAutoencoder):
             y = None
         return super().evaluate(x, y, **kwargs)
 
-    def get_config(self):
-        config = {
-            "name": self.name,
-            "hidden": self.hidden,
-            "activation": self.activation,
-            "output_activation": self.output_activation,
-            "rating_scale": self.rating_scale,
-            "depth": self.depth,
-            "label_depth": self.label_depth,
-            "strategy": self.strategy,
-            "orientation": self.orientation,
-            "seed": self.seed,
-            "triplet_margin": self.triplet_margin,
-            "triplet_weight": self.triplet_weight,
-            "adversarial_weight": self.adversarial_weight,
-            "l2": self.l2,
-            "generator_loss": self.generator_loss,
-            "mining_features": self.mining_features,
-            "output_bias_init": self.output_bias_init,
-            "ranking_weight": self.ranking_weight,
-            "adversarial_update": self.adversarial_update,
-            "batch_format": self.batch_format,
-            "reconstruction_reduction": self.reconstruction_reduction,
-        }
+    def get_config(self) -> dict:
+        config = super().get_config()
+        # The networks, the labeler, the mean model and the default miner are built from the
+        # settings below, so they are not saved as objects of their own.
+        for key in ("encoder", "decoder", "discriminator", "labeler", "feature_layer", "miner"):
+            config.pop(key)
+        config.update(
+            hidden=self.hidden,
+            activation=self.activation,
+            output_activation=self.output_activation,
+            rating_scale=self.rating_scale,
+            depth=self.depth,
+            label_depth=self.label_depth,
+            strategy=self.strategy,
+            orientation=self.orientation,
+            seed=self.seed,
+            mining_features=self.mining_features,
+            output_bias_init=self.output_bias_init,
+            ranking_weight=self.ranking_weight,
+            batch_format=self.batch_format,
+        )
         if self.custom_miner:
             config["miner"] = keras.saving.serialize_keras_object(self.miner)
         return config

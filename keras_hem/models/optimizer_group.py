@@ -7,7 +7,14 @@ autoencoder updates three sets of weights with three optimizers, so `model.optim
 moments then advance, survive `fit` and are saved like the autoencoder's.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
 import keras
+
+from keras_hem.types import Tensor
 
 
 @keras.saving.register_keras_serializable(package="keras_hem")
@@ -43,7 +50,12 @@ class OptimizerGroup(keras.optimizers.Optimizer):
         0.01
     """
 
-    def __init__(self, optimizers, build_members=None, name="optimizer_group"):
+    def __init__(
+        self,
+        optimizers: dict[str, keras.optimizers.Optimizer],
+        build_members: Callable[[], None] | None = None,
+        name: str = "optimizer_group",
+    ) -> None:
         super().__init__(learning_rate=0.0, name=name)
         if not optimizers:
             raise ValueError("`optimizers` must name at least one optimizer, got none.")
@@ -56,11 +68,11 @@ class OptimizerGroup(keras.optimizers.Optimizer):
         self.build_members = build_members
 
     @property
-    def main(self):
+    def main(self) -> keras.optimizers.Optimizer:
         """The first member: the one `learning_rate` and `iterations` refer to."""
         return next(iter(self.members.values()))
 
-    def unique_members(self):
+    def unique_members(self) -> list[keras.optimizers.Optimizer]:
         """The members, each optimizer once, in role order."""
         seen, out = set(), []
         for optimizer in self.members.values():
@@ -70,55 +82,57 @@ class OptimizerGroup(keras.optimizers.Optimizer):
         return out
 
     @property
-    def variables(self):
+    def variables(self) -> list[keras.Variable]:
         return [v for optimizer in self.unique_members() for v in optimizer.variables]
 
     @property
-    def iterations(self):
+    def iterations(self) -> keras.Variable:
         return self.main.iterations
 
     @property
-    def learning_rate(self):
+    def learning_rate(self) -> Tensor:
         return self.main.learning_rate
 
     @learning_rate.setter
-    def learning_rate(self, value):
+    def learning_rate(self, value: Any) -> None:
         # Optimizer.__init__ sets a learning rate before the members exist.
         if "members" in self.__dict__:
             self.main.learning_rate = value
 
-    def _get_current_learning_rate(self):
+    def _get_current_learning_rate(self) -> Tensor:
         if "members" not in self.__dict__:
             return super()._get_current_learning_rate()
         return self.main._get_current_learning_rate()
 
-    def scale_loss(self, loss):
+    def scale_loss(self, loss: Tensor) -> Tensor:
         return self.main.scale_loss(loss)
 
-    def build(self, var_list):
+    def build(self, var_list: list[keras.Variable]) -> None:
         if self.build_members is not None:
             self.build_members()
         self.built = all(optimizer.built for optimizer in self.unique_members())
 
-    def apply(self, grads, trainable_variables=None):
+    def apply(
+        self, grads: list[Tensor], trainable_variables: list[keras.Variable] | None = None
+    ) -> None:
         raise NotImplementedError(
             "OptimizerGroup applies no gradients itself; call one of its members "
             f"({', '.join(self.members)}) instead."
         )
 
-    def finalize_variable_values(self, var_list):
+    def finalize_variable_values(self, var_list: list[keras.Variable]) -> None:
         for optimizer in self.unique_members():
             if optimizer.built:
                 optimizer.finalize_variable_values(optimizer._trainable_variables)
 
     # Each member saves (and loads) its own variables as a child of the group.
-    def save_own_variables(self, store):
+    def save_own_variables(self, store: dict) -> None:
         pass
 
-    def load_own_variables(self, store):
+    def load_own_variables(self, store: dict) -> None:
         pass
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         config["optimizers"] = {
             role: keras.saving.serialize_keras_object(optimizer)
@@ -127,7 +141,7 @@ class OptimizerGroup(keras.optimizers.Optimizer):
         return config
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> OptimizerGroup:
         config = dict(config)
         optimizers = {
             role: keras.saving.deserialize_keras_object(value)

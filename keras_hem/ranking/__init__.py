@@ -20,7 +20,7 @@ from keras_hem.ranking.popularity import PopularityScorer
 from keras_hem.ranking.protocol import Scorer, check_user_indices
 from keras_hem.ranking.ratings import RatingScorer
 from keras_hem.ranking.statistics import PRIOR_RATINGS, RatingStatistics
-from keras_hem.ranking.top_k import CHUNK_CELLS, TopK, chunk_size_for, chunked_top_k
+from keras_hem.ranking.top_k import CHUNK_CELLS, TopK, chunk_size_for, chunked_top_k, top_k_items
 
 __all__ = [
     "CHUNK_CELLS",
@@ -35,4 +35,5 @@ __all__ = [
     "check_user_indices",
     "chunk_size_for",
     "chunked_top_k",
+    "top_k_items",
 ]

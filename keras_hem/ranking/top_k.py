@@ -1,15 +1,14 @@
-"""Top-k items of many users, scoring a chunk of users at a time."""
+"""Top-k items: of one score matrix (`top_k_items`) and of many users, a chunk at a time."""
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 
-from keras_hem.evaluation.ranking_metrics import top_k_items
+from keras_hem.arguments import check_integer
 from keras_hem.types import ArrayLike
 
 if TYPE_CHECKING:
@@ -17,6 +16,48 @@ if TYPE_CHECKING:
 
 # Score cells per chunk by default: 2**23 float32 scores (32 MiB) per (chunk, n_items) array.
 CHUNK_CELLS = 1 << 23
+
+
+def top_k_items(scores: np.ndarray, valid: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the `k` best-scored valid items of each row, ties to the lower index.
+
+    Uses a partition to find each row's k-th best score, then sorts only the items that can
+    still make the top k, so the cost stays close to linear in the number of items.
+
+    Args:
+        scores: float array of shape `(rows, n_items)`; no NaN where `valid` is True.
+        valid: bool array of the same shape; False entries are never returned.
+        k: number of items to return, `1 <= k <= n_items`.
+
+    Returns:
+        `(top, top_valid)`: int array `(rows, k)` of item indices, best first, and a bool array
+        `(rows, k)` that is False where a row has fewer than `k` valid items (those slots hold
+        arbitrary indices).
+
+    Examples:
+        >>> top, ok = top_k_items(np.array([[0.5, 0.9, 0.9]]), np.array([[True] * 3]), 2)
+        >>> top.tolist(), ok.tolist()
+        ([[1, 2]], [[True, True]])
+    """
+    rows = scores.shape[0]
+    # Ascending key with invalid entries as NaN, which sorts and partitions after everything.
+    key = np.where(valid, -scores, np.nan)
+    kth = np.partition(key, k - 1, axis=1)[:, k - 1 : k]
+    short = np.isnan(kth)
+    in_reach = (key <= kth) | (short & valid)
+    n_reach = in_reach.sum(axis=1)
+    width = max(int(n_reach.max(initial=0)), 1)
+    # A stable sort of booleans lists each row's reachable items first, in item order ...
+    reach = np.argsort(~in_reach, axis=1, kind="stable")[:, :width]
+    reach_key = np.take_along_axis(key, reach, axis=1)
+    reach_key[np.arange(width)[None, :] >= n_reach[:, None]] = np.nan
+    # ... so a stable sort by key keeps equal scores in item order: ties go to the lower index.
+    order = np.argsort(reach_key, axis=1, kind="stable")[:, :k]
+    top = np.zeros((rows, k), dtype=np.int64)
+    top[:, : order.shape[1]] = np.take_along_axis(reach, order, axis=1)
+    n_valid = valid.sum(axis=1)
+    top_valid = np.arange(k)[None, :] < np.minimum(n_valid, k)[:, None]
+    return top, top_valid
 
 
 class TopK(NamedTuple):
@@ -62,7 +103,7 @@ def chunked_top_k(
 
     Memory stays at a few `(chunk_size, n_items)` arrays plus the `(users, k)` result, however
     many users are ranked. Ties go to the lower item index
-    (`keras_hem.evaluation.ranking_metrics.top_k_items`).
+    (`top_k_items`).
 
     Args:
         scorer: a `keras_hem.ranking.Scorer`, or a function `user_indices -> (len(user_indices),
@@ -91,8 +132,7 @@ def chunked_top_k(
     for value, label in ((k, "k"), (chunk_size, "chunk_size")):
         if value is None and label == "chunk_size":
             continue
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-            raise ValueError(f"`{label}` must be a positive integer, got {label}={value!r}.")
+        check_integer(label, value, minimum=1)
     score = getattr(scorer, "score", scorer)
     users = np.asarray(user_indices).reshape(-1)
     if exclude is not None:

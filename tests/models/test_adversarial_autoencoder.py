@@ -232,3 +232,20 @@ def test_simultaneous_update_refuses_a_separate_generator_optimizer():
         model.compile(generator_optimizer=keras.optimizers.Adam())
     with pytest.raises(ValueError, match="adversarial_update='joint'"):
         make_model(adversarial_update="joint")
+
+
+def test_fit_sets_auto_mode_callbacks_on_logged_values_to_min_only():
+    model, ratings = make_model()
+    model.compile()
+    on_mae = keras.callbacks.EarlyStopping("val_mae", patience=5)
+    explicit = keras.callbacks.EarlyStopping("val_mae", mode="max", patience=5)
+    model.fit(
+        ratings,
+        validation_data=ratings,
+        epochs=1,
+        batch_size=32,
+        verbose=0,
+        callbacks=[on_mae, explicit],
+    )
+    assert on_mae.mode == "min"  # the caller's object is changed, as the docstring says
+    assert explicit.mode == "max"

@@ -351,3 +351,26 @@ def test_a_ratings_table_is_refused_with_advice():
     table = pd.DataFrame({"user": [1, 2], "item": [3, 4], "rating": [5.0, 4.0]})
     with pytest.raises(TypeError, match="Recommender"):
         small_model().fit(table, epochs=1, verbose=0)
+
+
+def test_model_dtype_policy_is_used_and_saved(tmp_path):
+    # The model's own policy (not the global one) sets its layers' compute dtype, and it is
+    # saved with the model: get_config is built on the base classes' config.
+    ratings = low_rank_ratings(n_items=40, n_users=30, seed=8)
+    model = HEMAAE(hidden=8, seed=0, missing_value=0.0, dtype="mixed_float16")
+    model.compile()
+    history = model.fit(ratings, epochs=1, batch_size=16, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    assert model.encoder.layers[0].compute_dtype == "float16"
+    assert keras.config.dtype_policy().name == "float32"
+    config = model.get_config()
+    assert config["dtype"]["config"]["name"] == "mixed_float16"
+    assert {"encoder", "decoder", "labeler", "miner"}.isdisjoint(config)
+    path = tmp_path / "mixed.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.dtype_policy.name == "mixed_float16"
+    assert loaded.encoder.layers[0].compute_dtype == "float16"
+    np.testing.assert_array_equal(
+        loaded.predict(ratings, verbose=0), model.predict(ratings, verbose=0)
+    )
