@@ -15,6 +15,7 @@ each seed's own winner (the choice that split's test part may be used to report)
 """
 
 import argparse
+import inspect
 import json
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ from _timing import RESULTS, machine
 from harness import command_line, portable, validation_slice
 
 from keras_hem.evaluation import evaluate
+from keras_hem.models import HEMAAE
 from keras_hem.recommender import Recommender
 
 RECOMMENDER_KEYS = (
@@ -36,6 +38,16 @@ RECOMMENDER_KEYS = (
     "validation_fraction",
 )
 PROTOCOL = __doc__.split("\n\n")[1].replace("\n", " ")
+# Rows measured before a row recorded the defaults it was on top of (keras-hem 0.1's).
+EARLIER_DEFAULTS = "hidden 400, batch 256, mean error, l2 0.001"
+
+
+def current_defaults():
+    """The library defaults a setting is on top of, in words (recorded with every row)."""
+    rec = Recommender()
+    params = inspect.signature(HEMAAE).parameters
+    reduction, l2 = params["reconstruction_reduction"].default, params["l2"].default
+    return f"hidden {rec.hidden}, batch {rec.batch_size}, {reduction} error, l2 {l2:g}"
 
 
 def parse_args(argv=None):
@@ -65,6 +77,7 @@ def score(setting, fit_part, val_part, seed):
     val_mae = rec.history.get("val_mae", [])
     return {
         "setting": setting,
+        "defaults": current_defaults(),
         "seed": seed,
         "val_MAE": float(metrics["MAE"]),
         "val_RMSE": float(metrics["RMSE"]),
@@ -78,12 +91,13 @@ def summary(rows):
     """Per setting: mean validation MAE over its seeds; per seed: its best setting."""
     settings = {}
     for row in rows:
-        key = json.dumps(row["setting"], sort_keys=True)
+        key = json.dumps([row["setting"], row.get("defaults", EARLIER_DEFAULTS)], sort_keys=True)
         settings.setdefault(key, []).append(row)
     ranked = sorted(
         (
             {
-                "setting": json.loads(key),
+                "setting": json.loads(key)[0],
+                "defaults": json.loads(key)[1],
                 "seeds": sorted(r["seed"] for r in group),
                 "val_MAE": float(np.mean([r["val_MAE"] for r in group])),
                 "val_RMSE": float(np.mean([r["val_RMSE"] for r in group])),
@@ -109,20 +123,23 @@ def markdown(result):
         "",
         *[f"    {c}" for c in result["commands"]],
         "",
-        "| setting | seeds | val MAE | val RMSE | epochs | fit s |",
-        "|---|---|---|---|---|---|",
+        "A setting is on top of the library defaults of its time (the `on` column).",
+        "",
+        "| setting | on | seeds | val MAE | val RMSE | epochs | fit s |",
+        "|---|---|---|---|---|---|---|",
     ]
     for s in ranked:
         lines.append(
-            f"| `{json.dumps(s['setting'], sort_keys=True)}` | {' '.join(map(str, s['seeds']))} "
+            f"| `{json.dumps(s['setting'], sort_keys=True)}` | {s['defaults']} "
+            f"| {' '.join(map(str, s['seeds']))} "
             f"| {s['val_MAE']:.4f} | {s['val_RMSE']:.4f} "
             f"| {' '.join(map(str, s['epochs']))} | {s['train_seconds']:.0f} |"
         )
     lines += ["", "Each seed's winner (scored inside that split's training part):", ""]
     for seed, row in winners.items():
         lines.append(
-            f"- seed {seed}: `{json.dumps(row['setting'], sort_keys=True)}`, "
-            f"val MAE {row['val_MAE']:.4f}"
+            f"- seed {seed}: `{json.dumps(row['setting'], sort_keys=True)}` on "
+            f"{row.get('defaults', EARLIER_DEFAULTS)}, val MAE {row['val_MAE']:.4f}"
         )
     return "\n".join(lines) + "\n"
 
@@ -140,10 +157,11 @@ def main(argv=None):
         for setting in settings:
             row = score(setting, fit_part, val_part, seed)
             print(json.dumps(row), flush=True)
+            same = (row["setting"], row["defaults"], row["seed"])
             result["rows"] = [
                 r
                 for r in result["rows"]
-                if (r["setting"], r["seed"]) != (row["setting"], row["seed"])
+                if (r["setting"], r.get("defaults", EARLIER_DEFAULTS), r["seed"]) != same
             ] + [row]
             path.write_text(json.dumps(result, indent=2) + "\n")
             path.with_suffix(".md").write_text(markdown(result))

@@ -8,7 +8,6 @@ from keras_hem.evaluation.model import EvaluatedModel
 from keras_hem.evaluation.protocol import evaluate, relevance_threshold
 from keras_hem.evaluation.ranking_metrics import ranking_metrics
 from keras_hem.evaluation.rating_metrics import mae, rmse
-from keras_hem.ranking.top_k import top_k_items
 
 __all__ = [
     "EvaluatedModel",
@@ -19,3 +18,12 @@ __all__ = [
     "rmse",
     "top_k_items",
 ]
+
+
+def __getattr__(name):
+    # `top_k_items` lives in `keras_hem.ranking`, which loads Keras: imported on first use.
+    if name == "top_k_items":
+        from keras_hem.ranking.top_k import top_k_items
+
+        return top_k_items
+    raise AttributeError(f"module 'keras_hem.evaluation' has no attribute {name!r}")

@@ -49,7 +49,6 @@ import numpy as np
 
 from keras_hem.arguments import check_choice
 from keras_hem.evaluation.list_metrics import METRICS, RankedLists
-from keras_hem.ranking.top_k import top_k_items
 
 if TYPE_CHECKING:
     from keras_hem.data import RatingMatrix
@@ -159,6 +158,10 @@ def _chunk_labels(train, test, users, threshold, protocol, gain):
 
 def _ranked_lists(scores, valid, gains, relevant, k_max):
     """The top `k_max` of each user of a chunk, with their relevance and gains."""
+    # Imported here: `keras_hem.ranking` loads the Keras layers, which the command line
+    # imports only after it has parsed its arguments and quieted the backend's start.
+    from keras_hem.ranking.top_k import top_k_items
+
     top, listed = top_k_items(scores, valid, k_max)
     top_relevant = np.take_along_axis(relevant, top, axis=1) & listed
     best = -np.partition(-gains, k_max - 1, axis=1)[:, :k_max]
