@@ -56,6 +56,9 @@ def parse_args(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--settings", nargs="+", default=["{}"], help="JSON objects")
     parser.add_argument("--out", help="results file (default: results/tune_<data>.json)")
+    parser.add_argument(
+        "--render", action="store_true", help="only rewrite the markdown from the results file"
+    )
     return parser.parse_args(argv)
 
 
@@ -148,6 +151,10 @@ def main(argv=None):
     args = parse_args(argv)
     path = RESULTS / f"tune_{args.data}.json" if args.out is None else Path(args.out)
     result = json.loads(path.read_text()) if path.exists() else {"rows": [], "commands": []}
+    if args.render:
+        result.setdefault("data", args.data)
+        path.with_suffix(".md").write_text(markdown(result))
+        return result
     result.update(data=args.data, protocol=PROTOCOL, machine=machine())
     command = portable(command_line(argv, script="tune.py"))
     result["commands"] = [c for c in result["commands"] if c != command] + [command]

@@ -76,3 +76,18 @@ def test_validation_slice_lies_inside_the_splits_training_part(tune, movielens_d
 
     assert not pairs(val_part) & pairs(test) and not pairs(fit_part) & pairs(test)
     assert pairs(val_part) | pairs(fit_part) == pairs(train)
+
+
+def test_a_setting_on_other_defaults_is_another_row_and_render_rewrites_the_markdown(
+    tune, tmp_path
+):
+    old = row({"l2": 1.0}, 0, 0.72)  # no "defaults": measured on the earlier defaults
+    new = {**row({"l2": 1.0}, 0, 0.70), "defaults": tune.current_defaults()}
+    ranked, _ = tune.summary([old, new])
+    assert [s["defaults"] for s in ranked] == [tune.current_defaults(), tune.EARLIER_DEFAULTS]
+    out = tmp_path / "tune.json"
+    out.write_text(json.dumps({"rows": [old, new], "commands": ["python benchmarks/tune.py"]}))
+    tune.main(["--data", "ml-100k", "--out", str(out), "--render"])
+    text = out.with_suffix(".md").read_text()
+    assert tune.EARLIER_DEFAULTS in text and tune.current_defaults() in text
+    assert "hidden 300, batch 128, sum error, l2 5" == tune.current_defaults()
