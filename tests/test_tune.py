@@ -90,4 +90,4 @@ def test_a_setting_on_other_defaults_is_another_row_and_render_rewrites_the_mark
     tune.main(["--data", "ml-100k", "--out", str(out), "--render"])
     text = out.with_suffix(".md").read_text()
     assert tune.EARLIER_DEFAULTS in text and tune.current_defaults() in text
-    assert "hidden 300, batch 128, sum error, l2 5" == tune.current_defaults()
+    assert tune.current_defaults() == "hidden 300, batch 128, sum error, l2 5"
