@@ -88,11 +88,6 @@ def _build_model(hidden, seed, model_kwargs):
     return HEMAAE(hidden=hidden, seed=seed, **model_kwargs)
 
 
-def _check_positive_int(value, name):
-    """Raise `ValueError` unless `value` is a positive integer (bools excluded)."""
-    check_integer(name, value, minimum=1)
-
-
 def _as_ids(ids, name):
     """A 1-D array of ids from one id or an array-like, keeping mixed id types intact."""
     ndim = np.ndim(ids)
@@ -173,7 +168,7 @@ class Recommender(EvaluatedModel):
         ease_max_items: int | None = None,
         learning_rate: float = 0.001,
     ):
-        _check_positive_int(hidden, "hidden")
+        check_integer("hidden", hidden, minimum=1)
         if (
             isinstance(learning_rate, bool)
             or not isinstance(learning_rate, numbers.Real)
@@ -182,9 +177,9 @@ class Recommender(EvaluatedModel):
             raise ValueError(
                 f"`learning_rate` must be a positive number, got learning_rate={learning_rate!r}."
             )
-        _check_positive_int(epochs, "epochs")
-        _check_positive_int(batch_size, "batch_size")
-        _check_positive_int(patience, "patience")
+        check_integer("epochs", epochs, minimum=1)
+        check_integer("batch_size", batch_size, minimum=1)
+        check_integer("patience", patience, minimum=1)
         check_integer("seed", seed, minimum=0)
         if validation_fraction:
             validation.validate_fraction(validation_fraction, "validation_fraction")
@@ -642,7 +637,7 @@ class Recommender(EvaluatedModel):
             ValueError: if `k` is not a positive integer.
         """
         self._check_fitted()
-        _check_positive_int(k, "k")
+        check_integer("k", k, minimum=1)
         user_ids, u, seen = self._seen(users, "user")
         if not len(u):
             return pd.DataFrame({"user": [], "rank": [], "item": [], "score": [], "basis": []})

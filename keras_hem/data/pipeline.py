@@ -58,10 +58,6 @@ def epoch_order(n_rows: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n_rows).astype("int64")
 
 
-def _check_int(value, name, minimum):
-    return check_integer(name, value, minimum=minimum)
-
-
 class RowBatches(keras.utils.PyDataset):
     """Dense float32 batches of CSR rows, shuffled per epoch with a seed (any backend).
 
@@ -128,14 +124,14 @@ class RowBatches(keras.utils.PyDataset):
                 f"`targets` must have the shape of the rows {self.rows.shape}, "
                 f"got {self.targets.shape}."
             )
-        self.batch_size = _check_int(batch_size, "batch_size", 1)
-        self.seed = _check_int(seed, "seed", 0)
+        self.batch_size = check_integer("batch_size", batch_size, minimum=1)
+        self.seed = check_integer("seed", seed, minimum=0)
         self.shuffle = bool(shuffle)
         check_choice("remainder", remainder, self.REMAINDERS)
         self.remainder = remainder
         index, count = shard
-        count = _check_int(count, "shard count", 1)
-        if not 0 <= _check_int(index, "shard index", 0) < count:
+        count = check_integer("shard count", count, minimum=1)
+        if not 0 <= check_integer("shard index", index, minimum=0) < count:
             raise ValueError(f"`shard` index must be in [0, {count}), got shard={shard!r}.")
         if self.batch_size % count:
             raise ValueError(

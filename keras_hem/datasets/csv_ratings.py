@@ -8,7 +8,6 @@ particular data set; `keras_hem.datasets.movielens` uses it for its derived CSV 
 
 from __future__ import annotations
 
-import io  # noqa: F401 - used by the doctest
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -75,6 +74,7 @@ def load_csv(
             field count does not match (`header=False`), or the file holds no rows.
 
     Examples:
+        >>> import io
         >>> frame = load_csv(io.StringIO("u,i,r\n1,2,4.5\n"), columns=("u", "i", "r"))
         >>> list(frame.columns)
         ['user', 'item', 'rating']

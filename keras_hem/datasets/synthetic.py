@@ -82,11 +82,6 @@ _CHUNK = 1 << 20
 _MIN_YIELD = 0.25
 
 
-def _check_int(name, value, low=1):
-    """`value` as a Python int, or `ValueError` unless it is an integer >= `low`."""
-    return check_integer(name, value, minimum=low)
-
-
 def _check_real(name, value, low=0.0):
     """`value` as a float, or `ValueError` unless it is a finite real number >= `low`."""
     if (
@@ -350,9 +345,9 @@ def sparse_ratings(
         >>> list(frame.columns), len(frame)
         (['user', 'item', 'rating'], 200)
     """
-    n_users = _check_int("n_users", n_users)
-    n_items = _check_int("n_items", n_items)
-    n_ratings = _check_int("n_ratings", n_ratings)
+    n_users = check_integer("n_users", n_users, minimum=1)
+    n_items = check_integer("n_items", n_items, minimum=1)
+    n_ratings = check_integer("n_ratings", n_ratings, minimum=1)
     if n_ratings > n_users * n_items:
         raise ValueError(
             f"`n_ratings` cannot exceed n_users * n_items = {n_users * n_items:,} distinct pairs, "
@@ -364,7 +359,7 @@ def sparse_ratings(
             f"n_users={n_users!r}, n_items={n_items!r}."
         )
     grid = _check_grid(scale, step)
-    rank = _check_int("rank", rank, low=0)
+    rank = check_integer("rank", rank, minimum=0)
     noise = _check_real("noise", noise)
     item_exponent = _check_real("item_exponent", item_exponent)
     item_offset = _check_real("item_offset", item_offset)

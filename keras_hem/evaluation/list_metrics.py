@@ -76,10 +76,10 @@ def precision(lists: RankedLists, k: int) -> tuple[float, float]:
 
 def ndcg(lists: RankedLists, k: int) -> tuple[float, float]:
     """Sum of the users' NDCG@k, and the number of users."""
-    dcg = np.cumsum(lists.gains * _discount(lists.gains.shape[1]), axis=1)
-    ideal = np.cumsum(lists.ideal_gains * _discount(lists.gains.shape[1]), axis=1)
-    col = min(k, lists.gains.shape[1]) - 1
-    return (dcg[:, col] / ideal[:, col]).sum(), lists.n_users
+    discount = _discount(lists.gains[:, :k].shape[1])
+    dcg = np.cumsum(lists.gains[:, :k] * discount, axis=1)[:, -1]
+    ideal = np.cumsum(lists.ideal_gains[:, :k] * discount, axis=1)[:, -1]
+    return (dcg / ideal).sum(), lists.n_users
 
 
 def recall(lists: RankedLists, k: int) -> tuple[float, float]:

@@ -253,27 +253,20 @@ def ranking_metrics(
         )
     chosen = [METRICS[name] for name in metrics]
     k_max = min(ks[-1], test.n_items)
-    totals = {}
+    parts = {(metric, k): [] for k in ks for metric in chosen}  # each chunk's share
     for start in range(0, len(users), chunk_size):
         chunk = users[start : start + chunk_size]
         valid, relevant, gains = _chunk_labels(train, test, chunk, threshold, protocol, gain)
         scores = _scores(score_fn, chunk, test.n_items, valid)
         lists = _ranked_lists(scores, valid, gains, relevant, k_max)
-        for k in ks:
-            for metric in chosen:
-                value = metric.per_chunk(lists, k)
-                key = (metric.prefix, k)
-                if key not in totals:
-                    totals[key] = value
-                elif metric.catalogue:
-                    totals[key] = totals[key] | value
-                else:
-                    totals[key] = (totals[key][0] + value[0], totals[key][1] + value[1])
+        for (metric, k), shares in parts.items():
+            shares.append(metric.per_chunk(lists, k))
     result = {}
-    for k in ks:
-        for metric in chosen:
-            total = totals[(metric.prefix, k)]
-            value = total.mean() if metric.catalogue else total[0] / total[1]
-            result[f"{metric.prefix}@{k}"] = float(value)
+    for (metric, k), shares in parts.items():
+        if metric.catalogue:
+            value = np.logical_or.reduce(shares).mean()
+        else:
+            value = sum(n for n, _ in shares) / sum(d for _, d in shares)
+        result[f"{metric.prefix}@{k}"] = float(value)
     result["n_users"] = int(len(users))
     return result
