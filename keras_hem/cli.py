@@ -160,6 +160,12 @@ def _parser():
         help="top-N score: EASE + predicted ratings or predicted ratings alone (default: the "
         "preset's: EASE for default, ratings for paper)",
     )
+    fit.add_argument(
+        "--head-weight",
+        type=float,
+        help="weight of the learnt ranking head in the EASE score; 0 trains no head (default: "
+        "0.5 where the ratings fill at least 1.5%% of the matrix, else no head)",
+    )
     fit.add_argument("--out", help="output folder (default: runs/<data>-<seed>)")
     fit.add_argument(
         "--overwrite",
@@ -283,6 +289,7 @@ def _settings(args):
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "ranking": args.ranking,
+        "head_weight": args.head_weight,
     }
     if args.preset == "paper" and args.hidden is None:
         settings["hidden"] = PAPER_HIDDEN.get(args.data, PAPER_HIDDEN["ml-1m"])

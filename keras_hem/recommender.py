@@ -17,12 +17,13 @@ rating": an id that is in the id maps but whose ratings all went to a test split
 
 Rankings (`score_users`, `recommend`) use the `ranking` score: by default EASE's item-item
 score of the items each user rated (`keras_hem.layers.EASEScorer`) plus `rating_weight` times
-the predicted rating's deviation from the global mean; `ranking="ratings"` ranks by the
-predicted ratings alone, as the paper does, and `ranking="head"` by HEM-AAE's optional ranking
-head. Scores are unclipped, so clipping creates no ties. Users without training ratings are
-ranked the same way as unknown users: by each item's mean rating
-shrunk towards the global mean by `PRIOR_RATINGS` pseudo-ratings, so that an item with a single
-5-star rating does not outrank a well-liked popular one.
+the predicted rating's deviation from the global mean plus `head_weight` times the
+standardised logits of the model's multinomial ranking head (learnt from the codes, see
+`head_weight`); `ranking="ratings"` ranks by the predicted ratings alone, as the paper does,
+and `ranking="head"` by the ranking head alone. Scores are unclipped, so clipping creates no
+ties. Users without training ratings are ranked the same way as unknown users: by each item's
+mean rating shrunk towards the global mean by `PRIOR_RATINGS` pseudo-ratings, so that an item
+with a single 5-star rating does not outrank a well-liked popular one.
 
 Serving holds no users x items array (MovieLens-25M's would take 38 GB). After `fit` or
 `load`, the model's code of every item (of every user, with `orientation="user"` in
@@ -76,6 +77,16 @@ _MODEL_FILE = "model.keras"
 _RATINGS_FILE = "ratings.npz"
 _STATE_FILE = "recommender.json"
 RANKINGS = ("ease", "ratings", "head")
+# The ranking head a Recommender gives its model (see `head_weight`), and the head's weight in
+# the default "ease" score; both chosen on validation slices (benchmarks/ranking_head.py).
+HEAD_KWARGS = {
+    "ranking_weight": 1.0,
+    "ranking_loss": "multinomial",
+    "ranking_trains_encoder": False,
+}
+HEAD_WEIGHT = 0.5
+# Settings of the ranking score alone: `with_ranking` changes them without retraining.
+SCORING_SETTINGS = ("ease_l2", "rating_weight", "head_weight", "ease_max_items")
 # Scores per chunk of `recommend`: users are ranked `_SCORE_CELLS // n_items` at a time, which
 # bounds memory to a few (chunk, n_items) arrays.
 _SCORE_CELLS = CHUNK_CELLS
@@ -115,10 +126,10 @@ class Recommender(EvaluatedModel):
             weights of the best epoch are restored.
         model_kwargs: extra keyword arguments for `HEMAAE`.
         ranking: what top-N lists are ranked by: `"ease"` (default; `EASEScorer` on the
-            training interactions plus `rating_weight` x (predicted rating - global mean)),
-            `"ratings"` (the predicted ratings; the paper) or `"head"` (HEM-AAE's ranking
-            head; needs `model_kwargs={"ranking_weight": w}` with `w > 0`). It does not change
-            `predict`. See the docs' benchmarks page for how the default was chosen.
+            training interactions plus `rating_weight` x (predicted rating - global mean)
+            plus the ranking head, see `head_weight`), `"ratings"` (the predicted ratings;
+            the paper) or `"head"` (the model's ranking head alone; the model gets one). It
+            does not change `predict`. See the docs' benchmarks page for how the default was chosen.
         ease_l2: ridge penalty of the `EASEScorer` (`ranking="ease"`).
         rating_weight: weight of the predicted ratings in the `"ease"` score; 0 ranks by EASE
             alone.
@@ -130,6 +141,15 @@ class Recommender(EvaluatedModel):
             for M kept items.
         learning_rate: learning rate of the autoencoder's Adam (the paper's Adam otherwise:
             betas 0.9 / 0.999, epsilon 1e-8; the discriminator keeps the paper's 0.001).
+        head_weight: weight of the model's ranking head in the `"ease"` score
+            (`keras_hem.ranking.EASEBlendScorer`). Unless `model_kwargs` sets `ranking_weight`,
+            a model that needs a head gets `HEAD_KWARGS`: a multinomial head that reads the
+            codes without training the encoder, so `predict` and the MAE are those of a model
+            without it. `None` (default): a head, at weight `HEAD_WEIGHT` (0.5, chosen on
+            validation slices), where the training ratings fill at least `SPARSE_DENSITY`
+            (1.5%) of the matrix; below that, training batches are sparse and a head (which
+            scores every entry) would make them dense, so there is none. A number: that
+            weight, with a head whatever the density; `0` trains no head.
 
     Attributes:
         model: the trained Keras model (`None` before `fit`).
@@ -139,7 +159,8 @@ class Recommender(EvaluatedModel):
             command-line tool records its data set there).
 
     Raises:
-        ValueError: if an argument is malformed (the message quotes it).
+        ValueError: if an argument is malformed (the message quotes it), or `ranking="head"`
+            or `head_weight > 0` with `model_kwargs={"ranking_weight": 0}`.
 
     Examples:
         >>> import pandas as pd
@@ -167,6 +188,7 @@ class Recommender(EvaluatedModel):
         rating_weight: float = 0.03,
         ease_max_items: int | None = None,
         learning_rate: float = 0.001,
+        head_weight: float | None = None,
     ):
         check_integer("hidden", hidden, minimum=1)
         if (
@@ -198,10 +220,22 @@ class Recommender(EvaluatedModel):
         self.patience = int(patience)
         self.learning_rate = float(learning_rate)
         check_choice("ranking", ranking, RANKINGS)
-        if ranking == "head" and not (model_kwargs or {}).get("ranking_weight", 0) > 0:
+        if head_weight is not None and (
+            isinstance(head_weight, bool)
+            or not isinstance(head_weight, numbers.Real)
+            or not head_weight >= 0
+        ):
             raise ValueError(
-                "ranking='head' needs a ranking head: pass model_kwargs={'ranking_weight': w} "
-                f"with w > 0, got {model_kwargs=!r}."
+                f"`head_weight` must be a number >= 0 or None, got head_weight={head_weight!r}."
+            )
+        # A malformed `ranking_weight` is left to HEMAAE's own check (when the model is built).
+        weight = (model_kwargs or {}).get("ranking_weight", 1)
+        no_head = isinstance(weight, numbers.Real) and weight <= 0
+        if no_head and (ranking == "head" or (head_weight or 0) > 0):
+            wanted = "ranking='head'" if ranking == "head" else f"head_weight={head_weight!r}"
+            raise ValueError(
+                f"{wanted} needs a ranking head, but {model_kwargs=!r} turns it off; drop "
+                "'ranking_weight' (a multinomial head is added) or make it > 0."
             )
         if isinstance(ease_l2, bool) or not isinstance(ease_l2, numbers.Real) or ease_l2 <= 0:
             raise ValueError(f"`ease_l2` must be a positive number, got ease_l2={ease_l2!r}.")
@@ -226,6 +260,7 @@ class Recommender(EvaluatedModel):
         self.ease_l2 = float(ease_l2)
         self.rating_weight = float(rating_weight)
         self.ease_max_items = None if ease_max_items is None else int(ease_max_items)
+        self.head_weight = None if head_weight is None else float(head_weight)
         self.model = None
         self.train = None
         self.history = {}
@@ -256,6 +291,7 @@ class Recommender(EvaluatedModel):
             "rating_weight": self.rating_weight,
             "ease_max_items": self.ease_max_items,
             "learning_rate": self.learning_rate,
+            "head_weight": self.head_weight,
         }
 
     @classmethod
@@ -376,7 +412,7 @@ class Recommender(EvaluatedModel):
                 callback.restored = state["stopping"]
                 callback.restored_weights = best_weights
         else:
-            model = _build_model(self.hidden, self.seed, self.model_kwargs)
+            model = _build_model(self.hidden, self.seed, self._model_kwargs(fit_part))
             model.compile(autoencoder_optimizer=paper_adam(self.learning_rate))
         extra = list(callbacks or [])
         checkpoint = None
@@ -450,6 +486,31 @@ class Recommender(EvaluatedModel):
         self._popularity = PopularityScorer(statistics)
         self._scorer = scorer or self._make_scorer()
 
+    def _wants_head(self, train):
+        """Whether the model gets a ranking head (see `head_weight`)."""
+        if "ranking_weight" in self.model_kwargs:
+            return self.model_kwargs["ranking_weight"] > 0
+        if self.ranking == "head" or (self.head_weight or 0) > 0:
+            return True
+        if self.head_weight is not None or self.ranking != "ease":
+            return False
+        # Where batches are sparse, a head (which scores every entry) would make them dense.
+        from keras_hem.models.hem_aae import SPARSE_DENSITY
+
+        return train.n_ratings / max(train.n_users * train.n_items, 1) >= SPARSE_DENSITY
+
+    def _model_kwargs(self, train):
+        """`model_kwargs`, with the multinomial ranking head added where it is wanted."""
+        if "ranking_weight" in self.model_kwargs or not self._wants_head(train):
+            return dict(self.model_kwargs)
+        return {**HEAD_KWARGS, **self.model_kwargs}
+
+    def _effective_head_weight(self):
+        """`head_weight`, or for `None`, `HEAD_WEIGHT` when the model has a head, else 0."""
+        if self.head_weight is not None:
+            return self.head_weight
+        return HEAD_WEIGHT if getattr(self.model, "observation_decoder", None) else 0.0
+
     def _make_scorer(self):
         """The `keras_hem.ranking` scorer of `ranking` (EASE is fitted here)."""
         if self.ranking == "ratings":
@@ -461,6 +522,7 @@ class Recommender(EvaluatedModel):
             l2=self.ease_l2,
             rating_weight=self.rating_weight,
             max_items=self.ease_max_items,
+            head_weight=self._effective_head_weight(),
         )
 
     @property
@@ -477,22 +539,28 @@ class Recommender(EvaluatedModel):
         self._check_fitted()
         return self._scorer
 
-    def with_ranking(self, ranking: str) -> Recommender:
+    def with_ranking(self, ranking: str | None = None, **scoring) -> Recommender:
         """The same fitted recommender ranking by another score; nothing is retrained.
 
         The view shares the model, training data, history and the model's codes with this
-        recommender; only its `ranking` (and so `score_users`, `recommend` and `scorer`)
-        differs. `predict` is the same. `ranking="ease"` fits EASE (see `ease_max_items`).
+        recommender; only its `ranking` and scoring settings (and so `score_users`,
+        `recommend` and `scorer`) differ. `predict` is the same. `ranking="ease"` fits EASE
+        (see `ease_max_items`).
 
         Args:
-            ranking: one of `RANKINGS` (`"head"` needs a model with a ranking head).
+            ranking: one of `RANKINGS` (`"head"` needs a model with a ranking head); `None`
+                keeps this recommender's.
+            **scoring: settings of the score alone, which need no training: `ease_l2`,
+                `rating_weight`, `head_weight`, `ease_max_items` (e.g. `head_weight=0` for
+                EASE and the rating term without the head).
 
         Returns:
             A fitted `Recommender`.
 
         Raises:
             RuntimeError: if the recommender is not fitted.
-            ValueError: for an unknown ranking, or `"head"` without a ranking head.
+            ValueError: for an unknown ranking or scoring setting, a bad value, or `"head"`
+                (or `head_weight > 0`) without a ranking head.
 
         Examples:
             >>> import pandas as pd
@@ -503,10 +571,17 @@ class Recommender(EvaluatedModel):
             ['ratings']
         """
         self._check_fitted()
-        view = type(self).from_config({**self.get_config(), "ranking": ranking})
+        unknown = sorted(set(scoring) - set(SCORING_SETTINGS))
+        if unknown:
+            raise ValueError(
+                f"with_ranking() takes the scoring settings {list(SCORING_SETTINGS)}, got "
+                f"{unknown}; settings that change the model need a new fit."
+            )
+        ranking = self.ranking if ranking is None else ranking
+        view = type(self).from_config({**self.get_config(), "ranking": ranking, **scoring})
         view.history, view.metadata = dict(self.history), dict(self.metadata)
         view.interrupted = self.interrupted
-        same = ranking == self.ranking
+        same = ranking == self.ranking and not scoring
         view._attach(
             self.model, self.train, self._statistics, self._ratings, self._scorer if same else None
         )
@@ -752,8 +827,10 @@ class Recommender(EvaluatedModel):
             raise ValueError(
                 f"{folder / _STATE_FILE} is not a version-{_VERSION} saved Recommender."
             )
-        # Recommenders saved before `ranking` existed ranked by their predicted ratings.
-        recommender = cls.from_config({"ranking": "ratings", **state["config"]})
+        # Recommenders saved before `ranking` existed ranked by their predicted ratings, and
+        # those saved before `head_weight` existed left any ranking head out of the EASE score.
+        defaults = {"ranking": "ratings", "head_weight": 0.0}
+        recommender = cls.from_config({**defaults, **state["config"]})
         recommender.history = state["history"]
         recommender.metadata = state["metadata"]
         _import_models()

@@ -106,6 +106,16 @@ def test_fit_saves_the_ranking_choice(ratings_csv, tmp_path, ranking):
     assert Recommender.load(out).ranking == ranking
 
 
+@pytest.mark.parametrize("head_weight", ["0", "0.4"])
+def test_fit_head_weight_is_saved_and_decides_the_head(ratings_csv, tmp_path, head_weight):
+    out = tmp_path / "run"
+    fit = [*data_args(ratings_csv), "--epochs", "1", "--hidden", "4", "--out", str(out)]
+    assert main(["fit", *fit, "--head-weight", head_weight]) == 0
+    loaded = Recommender.load(out)
+    assert loaded.head_weight == float(head_weight)
+    assert (loaded.model.observation_decoder is None) == (head_weight == "0")
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -113,6 +123,7 @@ def test_fit_saves_the_ranking_choice(ratings_csv, tmp_path, ranking):
         (["fit", "--data", "{csv}", "--columns", "user,item,rating", "--sep", ";"], "user"),
         (["fit", "--data", "{csv}", "--columns", "uid,iid", "--sep", ";"], "columns"),
         (["fit", *data_args("{csv}"), "--hidden", "0"], "hidden=0"),
+        (["fit", *data_args("{csv}"), "--head-weight", "-1"], "head_weight=-1.0"),
         (["fit", "--data", "ml-100k", "--data-dir", "{empty}"], "was not found"),
         (["recommend", "--model", "{empty}", "--user", "1"], "not a saved Recommender"),
     ],

@@ -8,6 +8,7 @@ import pytest
 
 from keras_hem import recommender as recommender_module
 from keras_hem.data import RatingMatrix
+from keras_hem.ranking import EASEBlendScorer
 from keras_hem.recommender import PRIOR_RATINGS, Recommender
 
 # A tiny training set with string ids. "dan" and "e" are in the id maps without any training
@@ -112,7 +113,10 @@ def model_score(user, item):
         ({"model_kwargs": ["l2"]}, "model_kwargs=['l2']"),
         ({"model_kwargs": {"seed": 1}}, "model_kwargs={'seed': 1}"),
         ({"ranking": "mean"}, "ranking='mean'"),
-        ({"ranking": "head"}, "model_kwargs=None"),
+        ({"head_weight": -1.0}, "head_weight=-1.0"),
+        ({"head_weight": "big"}, "head_weight='big'"),
+        ({"head_weight": float("nan")}, "head_weight=nan"),
+        ({"head_weight": 0.5, "model_kwargs": {"ranking_weight": 0}}, "head_weight=0.5"),
         ({"ranking": "head", "model_kwargs": {"ranking_weight": 0}}, "'ranking_weight': 0"),
         ({"ease_l2": 0}, "ease_l2=0"),
         ({"ease_l2": "big"}, "ease_l2='big'"),
@@ -165,7 +169,8 @@ def test_validation_slice_comes_from_the_training_ratings(fake_model):
     model = fake_model[0]
     inputs, targets = model.fit_kwargs["validation_data"]
     fit_rows = model.fit_x.toarray()
-    assert model.init == {"hidden": 3, "seed": 5}
+    # These data are dense, so the model gets the multinomial ranking head.
+    assert model.init == {"hidden": 3, "seed": 5, **recommender_module.HEAD_KWARGS}
     assert (model.fit_kwargs["epochs"], model.fit_kwargs["batch_size"]) == (4, 2)
     np.testing.assert_array_equal(inputs.toarray(), fit_rows)
     # The held-out targets and the fitted rows partition the training ratings.
@@ -315,6 +320,19 @@ def test_load_of_a_recommender_saved_before_ranking_existed(tmp_path):
     np.testing.assert_array_equal(loaded.score_users([0, 1]), rec.score_users([0, 1]))
 
 
+def test_load_of_a_recommender_saved_before_head_weight_existed(tmp_path):
+    kwargs = {"hidden": 4, "epochs": 1, "validation_fraction": 0}
+    rec = Recommender(**kwargs, model_kwargs={"ranking_weight": 0.5}, head_weight=0)
+    rec.fit(synthetic_ratings(), verbose=0)
+    rec.save(tmp_path)
+    state = json.loads((tmp_path / "recommender.json").read_text())
+    del state["config"]["head_weight"]  # saved before the head joined the EASE score
+    (tmp_path / "recommender.json").write_text(json.dumps(state))
+    loaded = Recommender.load(tmp_path)
+    assert loaded.scorer.head_weight == 0.0  # it ranks as it did when saved
+    np.testing.assert_array_equal(loaded.score_users([0, 1]), rec.score_users([0, 1]))
+
+
 def test_recommend_shows_popular_items_to_unknown_users(fitted):
     table = fitted.recommend(["zoe", "dan"], k=5)
     # Shrunk means: a 3.61, b = c 3.44 (tie: lower index first), e 3.43 (global mean), d 3.21.
@@ -412,6 +430,54 @@ def test_ranking_head_scores_drive_recommendations(tmp_path):
     rec.save(tmp_path / "rec")
     loaded = Recommender.load(tmp_path / "rec")
     np.testing.assert_array_equal(loaded.score_users(users), scores)
+
+
+def sparse_frame(n_users=200, n_items=150, n_ratings=300, seed=0):
+    """About 1% of the entries rated: below `SPARSE_DENSITY`, where batches stay sparse."""
+    rng = np.random.default_rng(seed)
+    pairs = rng.choice(n_users * n_items, n_ratings, replace=False)
+    return pd.DataFrame(
+        {
+            "user": pairs // n_items,
+            "item": pairs % n_items,
+            "rating": rng.integers(1, 6, n_ratings).astype(float),
+        }
+    )
+
+
+def test_head_is_added_where_batches_are_dense_and_blended_into_ease(tmp_path):
+    from keras_hem.recommender import HEAD_KWARGS, HEAD_WEIGHT
+
+    kwargs = {"hidden": 8, "epochs": 2, "batch_size": 16, "validation_fraction": 0}
+    dense = Recommender(**kwargs).fit(synthetic_ratings(), verbose=0)
+    assert dense.model.ranking_weight == HEAD_KWARGS["ranking_weight"]
+    assert dense.model.ranking_loss == "multinomial" and not dense.model.ranking_trains_encoder
+    assert dense.scorer.head_weight == HEAD_WEIGHT
+    # Without the head, the same EASE score differs (the head term is not zero).
+    users = np.arange(10)
+    without = dense.with_ranking(head_weight=0)
+    reference = EASEBlendScorer(dense.scorer.ratings, rating_weight=dense.rating_weight)
+    np.testing.assert_array_equal(without.score_users(users), reference.score(users))
+    assert np.abs(dense.score_users(users) - without.score_users(users)).max() > 1e-3
+    dense.save(tmp_path / "rec")
+    loaded = Recommender.load(tmp_path / "rec")
+    np.testing.assert_array_equal(loaded.score_users(users), dense.score_users(users))
+    # Sparse data keep sparse batches: no head, EASE and the rating term alone.
+    sparse = Recommender(**kwargs).fit(sparse_frame(), verbose=0)
+    assert sparse.model.observation_decoder is None and sparse.scorer.head_weight == 0
+    assert sparse.model.uses_sparse_batches(sparse.train.to_item_user_csr())
+    # An explicit head_weight decides, whatever the density.
+    forced = Recommender(**kwargs, head_weight=0.2).fit(sparse_frame(), verbose=0)
+    assert forced.model.ranking_loss == "multinomial" and forced.scorer.head_weight == 0.2
+    off = Recommender(**kwargs, head_weight=0).fit(synthetic_ratings(), verbose=0)
+    assert off.model.observation_decoder is None
+    # So do the model's own ranking settings (here the binary head at weight 0.5).
+    own = Recommender(**kwargs, model_kwargs={"ranking_weight": 0.5}).fit(sparse_frame(), verbose=0)
+    assert (own.model.ranking_weight, own.model.ranking_loss) == (0.5, "bce")
+    assert own.scorer.head_weight == HEAD_WEIGHT
+    # ranking="head" gets the multinomial head without any model_kwargs.
+    head = Recommender(**kwargs, ranking="head").fit(sparse_frame(), verbose=0)
+    assert head.model.ranking_loss == "multinomial"
 
 
 def test_each_row_says_which_score_it_holds(fitted):
@@ -515,6 +581,14 @@ def test_with_ranking_shares_the_fit(fake_model):
         Recommender().with_ranking("ratings")
     with pytest.raises(RuntimeError, match="not fitted"):
         _ = Recommender().scorer
+    # Scoring settings change without a new fit; model settings are refused.
+    other = rec.with_ranking(rating_weight=0.5)
+    assert other.ranking == "ease" and other.scorer.rating_weight == 0.5
+    assert len(fake_model) == 2  # rec's and ratings_only's fits only
+    with pytest.raises(ValueError, match=r"\['hidden'\]"):
+        rec.with_ranking(hidden=4)
+    with pytest.raises(ValueError, match="rating_weight=-1"):
+        rec.with_ranking(rating_weight=-1)
 
 
 @pytest.mark.parametrize("orientation", ["item", "user"])

@@ -27,13 +27,18 @@ def test_main_table_merge_and_targets(reproduce, movielens_dir, tmp_path):
     reproduce.main([*common, "--models", "autorec", "--merge"])
     result = json.loads((tmp_path / "reproduce_ml-100k_quick.json").read_text())
     models = [row["model"] for row in result["runs"]]
-    # hem_aae_by_ratings is the same fit ranked by predicted ratings; merge kept the others.
-    assert models == ["global_mean", "hem_aae", "hem_aae_by_ratings", "autorec"]
+    # The same fit ranked by predicted ratings, by the head alone and without the head;
+    # merge kept the others.
+    derived = ["hem_aae_by_ratings", "hem_aae_head", "hem_aae_no_head"]
+    assert models == ["global_mean", "hem_aae", *derived, "autorec"]
     rows = {row["model"]: row for row in result["runs"]}
     assert rows["hem_aae"]["MAE"] == rows["hem_aae_by_ratings"]["MAE"]
     assert rows["hem_aae"]["P@10"] != rows["hem_aae_by_ratings"]["P@10"]
     assert result["models"]["hem_aae"]["ranking"] == "ease"
     assert result["models"]["autorec"]["ranking"] == "ratings"
+    assert result["models"]["hem_aae_head"]["ranking"] == "head"
+    assert result["models"]["hem_aae_no_head"]["head_weight"] == 0.0
+    assert len({rows[name]["MAE"] for name in ["hem_aae", *derived]}) == 1
     assert len(result["commands"]) == 2
     table = (tmp_path / "reproduce_ml-100k_quick.md").read_text()
     mae = rows["hem_aae"]["MAE"]

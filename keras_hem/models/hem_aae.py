@@ -37,6 +37,7 @@ ORIENTATIONS = ("item", "user")
 OUTPUT_ACTIVATIONS = ("identity", "sigmoid")
 MINING_FEATURES = ("mean_model", "codes")
 BATCH_FORMATS = ("auto", "dense", "sparse")
+RANKING_LOSSES = ("bce", "multinomial")
 # `batch_format="auto"` trains on sparse batches below this share of observed entries. Chosen
 # by measurement (benchmarks/bench_scale.py, hidden 400, batch 256, 2 CPU cores): a dense step
 # took 0.49x a sparse one at 4.5% (ML-1M's shape), 1.12x at 1.3% (ML-10M's) and 2.3x at 0.26%
@@ -91,11 +92,20 @@ class HEMAAE(AdversarialAutoencoder):
         mining_features: what the miner compares: `"mean_model"` (the paper: mean-model
             features of the ratings) or `"codes"` (the encoder's latent codes; an ablation).
         ranking_weight: weight of an optional ranking head (not in the paper): a second decoder
-            from the codes that predicts *which* entries are observed (binary cross-entropy over
-            every entry). A model trained only to reconstruct ratings has never seen which items
-            a user chooses to rate, so it ranks poorly over the full catalogue; with
-            `ranking_weight > 0`, `ranking_scores()` gives top-N scores. 0 (default) is the
-            paper's model.
+            from the codes that learns *which* entries are observed. A model trained only to
+            reconstruct ratings has never seen which items a user chooses to rate, so it ranks
+            poorly over the full catalogue; with `ranking_weight > 0`, `ranking_logits()` /
+            `ranking_scores()` give top-N scores. 0 (default) is the paper's model.
+        ranking_loss: the head's objective. `"bce"` (default): binary cross-entropy over every
+            entry of the batch, averaged. `"multinomial"`: Mult-VAE's multinomial likelihood
+            with in-batch negatives: each column (a user, for item rows) is a softmax over the
+            batch's rows, and its observed entries are the targets; reduced like the
+            reconstruction error (`reconstruction_reduction`). On MovieLens validation slices
+            the multinomial head ranks far above popularity and the binary one does not (the
+            docs' concepts page).
+        ranking_trains_encoder: whether the head's loss also trains the encoder (default).
+            `False` stops its gradient at the codes: the head is a read-out of the codes the
+            ratings learn, and the ratings train exactly as without a head.
         batch_format: how training and evaluation batches hold the ratings. `"dense"`:
             `(batch, n)` blocks, the decoder evaluated at every entry. `"sparse"`: the
             observed entries only (`keras_hem.data.pipeline.SparseRowBatches`): the encoder
@@ -162,6 +172,8 @@ class HEMAAE(AdversarialAutoencoder):
         generator_loss: str = "non_saturating",
         mining_features: str = "mean_model",
         ranking_weight: float = 0.0,
+        ranking_loss: str = "bce",
+        ranking_trains_encoder: bool = True,
         output_bias_init: str = "zeros",
         miner: Miner | None = None,
         adversarial_update: str = "alternating",
@@ -181,6 +193,7 @@ class HEMAAE(AdversarialAutoencoder):
                 f"got output_bias_init={output_bias_init!r}."
             )
         check_choice("mining_features", mining_features, MINING_FEATURES)
+        check_choice("ranking_loss", ranking_loss, RANKING_LOSSES)
         if not ranking_weight >= 0:
             raise ValueError(
                 f"`ranking_weight` must be >= 0, got ranking_weight={ranking_weight!r}."
@@ -230,6 +243,8 @@ class HEMAAE(AdversarialAutoencoder):
         self.mining_features = mining_features
         self.output_bias_init = output_bias_init
         self.ranking_weight = float(ranking_weight)
+        self.ranking_loss = ranking_loss
+        self.ranking_trains_encoder = bool(ranking_trains_encoder)
         self.custom_miner = miner is not None
         self.batch_format = batch_format
         self.observation_decoder = None
@@ -278,15 +293,35 @@ class HEMAAE(AdversarialAutoencoder):
         # Which entries are observed at all: binary cross-entropy over every entry of the batch.
         if self.observation_decoder is None:
             return 0.0
-        logits = self.observation_decoder(codes, training=training)
-        observed = keras.ops.cast(observed_mask(x, self.missing_value), "float32")
-        loss = keras.ops.binary_crossentropy(observed, logits, from_logits=True)
-        return self.ranking_weight * keras.ops.mean(loss)
+        if not self.ranking_trains_encoder:
+            # The head reads the codes without shaping them: the ratings train as without it.
+            codes = ops.stop_gradient(codes)
+        logits = ops.cast(self.observation_decoder(codes, training=training), "float32")
+        observed = ops.cast(observed_mask(x, self.missing_value), "float32")
+        if self.ranking_loss == "bce":
+            loss = ops.binary_crossentropy(observed, logits, from_logits=True)
+            return self.ranking_weight * ops.mean(loss)
+        return self.ranking_weight * self._multinomial_loss(observed, logits)
+
+    def _multinomial_loss(self, observed, logits):
+        # Each column (a user, for item rows) is a multinomial over the batch's rows: the
+        # batch is a uniform sample of the rows, so this is a sampled softmax over items
+        # (Mult-VAE's likelihood with in-batch negatives). The columns' biases cancel.
+        log_p = logits - ops.logsumexp(logits, axis=0, keepdims=True)
+        loss = -ops.sum(observed * log_p)
+        if self.reconstruction_reduction == "sum":
+            # Same units as the summed squared error: one term per observed entry.
+            return loss * self._replicas()
+        return loss / ops.maximum(ops.sum(observed), 1.0)
 
     def ranking_scores(
         self, x: Rows | RatingMatrix, batch_size: int | None = None, **kwargs
     ) -> np.ndarray:
-        """Probability that each entry is observed, from the ranking head (`ranking_weight > 0`).
+        """The ranking head's scores of rows `x`: the sigmoid of its logits (`ranking_weight > 0`).
+
+        With `ranking_loss="bce"` they are the probabilities that entries are observed; with
+        `"multinomial"` only their order within a column (a user, for item rows) means
+        anything.
 
         Args:
             x: rows as for `predict`.
@@ -434,8 +469,37 @@ class HEMAAE(AdversarialAutoencoder):
         rows = np.arange(len(codes), dtype="int32")
         return ops.convert_to_numpy(self._decode_entries(codes, rows, np.asarray(columns, "int32")))
 
+    def ranking_logits(self, codes: ArrayLike, columns: ArrayLike | None = None) -> np.ndarray:
+        """The ranking head's logits at entries of `encode`'s codes (`ranking_weight > 0`).
+
+        With `ranking_loss="bce"` they are log-odds that an entry is observed; with
+        `"multinomial"`, the log-probabilities over rows up to one constant per column: for
+        item rows, a user's items rank in the order of their logits either way.
+
+        Args:
+            codes: `(n, hidden)` codes.
+            columns: optional int array of column indices.
+
+        Returns:
+            float32 NumPy array `(n, len(columns))` (`(n, n_columns)` without `columns`).
+
+        Raises:
+            ValueError: if the model has no ranking head.
+        """
+        if self.observation_decoder is None:
+            raise ValueError(
+                "The ranking head's scores need a ranking head: build with ranking_weight > 0."
+            )
+        layer = self.observation_decoder.layers[0]
+        columns = None if columns is None else np.asarray(columns, "int32")
+        # A Dense kernel is (hidden, n): its transpose has one row per column.
+        kernel = ops.transpose(layer.kernel)
+        logits = gather_columns(ops.cast(codes, "float32"), kernel, columns)
+        bias = layer.bias if columns is None else ops.take(layer.bias, columns)
+        return ops.convert_to_numpy(logits + bias)
+
     def observation_scores(self, codes: ArrayLike, columns: ArrayLike | None = None) -> np.ndarray:
-        """The ranking head's probability that entries are observed, from `encode`'s codes.
+        """The sigmoid of `ranking_logits` (for `ranking_loss="bce"`: P(entry observed)).
 
         Args:
             codes: `(n, hidden)` codes.
@@ -447,17 +511,8 @@ class HEMAAE(AdversarialAutoencoder):
         Raises:
             ValueError: if the model has no ranking head.
         """
-        if self.observation_decoder is None:
-            raise ValueError(
-                "observation_scores() needs a ranking head: build with ranking_weight > 0."
-            )
-        layer = self.observation_decoder.layers[0]
-        columns = None if columns is None else np.asarray(columns, "int32")
-        # A Dense kernel is (hidden, n): its transpose has one row per column.
-        kernel = ops.transpose(layer.kernel)
-        logits = gather_columns(ops.cast(codes, "float32"), kernel, columns)
-        bias = layer.bias if columns is None else ops.take(layer.bias, columns)
-        return ops.convert_to_numpy(ops.sigmoid(logits + bias))
+        logits = self.ranking_logits(codes, columns)
+        return (1.0 / (1.0 + np.exp(-logits.astype(np.float64)))).astype(np.float32)
 
     # -- data handling ----------------------------------------------------------------------
 
@@ -660,6 +715,8 @@ class HEMAAE(AdversarialAutoencoder):
             mining_features=self.mining_features,
             output_bias_init=self.output_bias_init,
             ranking_weight=self.ranking_weight,
+            ranking_loss=self.ranking_loss,
+            ranking_trains_encoder=self.ranking_trains_encoder,
             batch_format=self.batch_format,
         )
         if self.custom_miner:

@@ -22,7 +22,13 @@ if TYPE_CHECKING:
 
 
 class EASEBlendScorer:
-    """EASE score + `rating_weight` x (predicted rating - global mean), for a few users at a time.
+    """EASE score + `rating_weight` x (predicted rating - global mean) [+ the ranking head].
+
+    With `head_weight > 0` the score also adds `head_weight` x the model's ranking-head
+    logits (`HEMAAE.ranking_logits`), standardised per user over the items with training
+    ratings and multiplied by the standard deviation of the user's EASE + rating score over
+    the same items: one weight then means the same for every user and data set, whatever the
+    scales of the two scores. Items without training ratings get no head term.
 
     EASE (Steck 2019; `keras_hem.layers.EASEScorer`) is fitted on the training interactions
     when the scorer is created. Its item-item matrix is `M x M` with `M = min(n_items,
@@ -49,14 +55,16 @@ class EASEBlendScorer:
         rating_weight: weight of the predicted ratings' deviation from the global mean, >= 0;
             0 ranks by EASE alone (and skips decoding the ratings).
         max_items: the most items EASE keeps; `None` sizes it to the machine's memory.
+        head_weight: weight of the standardised ranking-head logits, >= 0; 0 (default) leaves
+            them out. Needs a model with a ranking head when > 0.
 
     Attributes:
         items: int64 `(M,)` indices of the items EASE keeps, sorted.
         weights: float32 `(M, M)` EASE weights among them.
 
     Raises:
-        ValueError: for a bad `l2`, `rating_weight` or `max_items`, or training data without
-            any rating.
+        ValueError: for a bad `l2`, `rating_weight`, `max_items` or `head_weight`, training
+            data without any rating, or `head_weight > 0` for a model without a ranking head.
 
     Example:
         >>> from keras_hem import HEMAAE, RatingMatrix
@@ -80,6 +88,7 @@ class EASEBlendScorer:
         l2: float = 500.0,
         rating_weight: float = 0.03,
         max_items: int | None = None,
+        head_weight: float = 0.0,
     ):
         if isinstance(l2, bool) or not isinstance(l2, numbers.Real) or not l2 > 0:
             raise ValueError(f"`l2` must be a positive number, got l2={l2!r}.")
@@ -89,6 +98,15 @@ class EASEBlendScorer:
             or not rating_weight >= 0
         ):
             raise ValueError(f"`rating_weight` must be a number >= 0, got {rating_weight=!r}.")
+        if (
+            isinstance(head_weight, bool)
+            or not isinstance(head_weight, numbers.Real)
+            or not head_weight >= 0
+        ):
+            raise ValueError(f"`head_weight` must be a number >= 0, got {head_weight=!r}.")
+        if head_weight > 0:
+            # Fails early, with the model's own message, when there is no ranking head.
+            ratings.model.ranking_logits(ratings.codes[:1], [0])
         if max_items is not None and (
             isinstance(max_items, bool)
             or not isinstance(max_items, numbers.Integral)
@@ -98,6 +116,7 @@ class EASEBlendScorer:
         self.ratings = ratings
         self.l2 = float(l2)
         self.rating_weight = float(rating_weight)
+        self.head_weight = float(head_weight)
         self.max_items = default_max_items() if max_items is None else int(max_items)
         interactions = binary_interactions(ratings.train.csr)
         self.items = most_rated_items(interactions, self.max_items)
@@ -145,4 +164,25 @@ class EASEBlendScorer:
         if self.rating_weight:
             deviation = self.ratings.score(users) - stats.global_mean
             scores += np.float32(self.rating_weight) * deviation
+        if self.head_weight:
+            scores += np.float32(self.head_weight) * self._head_term(scores, users)
         return stats.fill_unseen_users(scores, users)
+
+    def _head_term(self, scores, users):
+        """The head's logits standardised per user, in units of the user's own score spread.
+
+        The head's logits and EASE's scores live on unrelated scales, which also differ from
+        user to user; standardising both over the items seen in training makes one
+        `head_weight` mean the same for every user and every data set.
+        """
+        seen = self.ratings.statistics.item_seen
+        logits = self.ratings.decode_users(self.ratings.model.ranking_logits, users)
+        spread = _row_std(scores[:, seen])
+        head = (logits - logits[:, seen].mean(axis=1, keepdims=True)) / _row_std(logits[:, seen])
+        head[:, ~seen] = 0.0
+        return head * spread
+
+
+def _row_std(values):
+    std = values.std(axis=1, keepdims=True)
+    return np.where(std > 0, std, np.float32(1.0)).astype(np.float32)

@@ -266,6 +266,7 @@ def test_wrong_width_after_building():
         ({"ranking_weight": -1.0}, "ranking_weight=-1.0"),
         ({"mining_features": "ratings"}, "mining_features='ratings'"),
         ({"output_bias_init": "ones"}, "output_bias_init='ones'"),
+        ({"ranking_loss": "softmax"}, "ranking_loss='softmax'"),
     ],
 )
 def test_rejects_bad_arguments(kwargs, match):
@@ -332,6 +333,80 @@ def test_ranking_head_learns_which_entries_are_observed(tmp_path):
     np.testing.assert_array_equal(loaded.ranking_scores(ratings, verbose=0), scores)
     with pytest.raises(ValueError, match="ranking head"):
         small_model().ranking_scores(ratings)
+
+
+def multinomial_loss_loop(ratings, logits):
+    """The in-batch multinomial loss with loops: for each column, -sum of observed log p."""
+    total = 0.0
+    for column in range(ratings.shape[1]):
+        shifted = logits[:, column] - logits[:, column].max()
+        log_p = shifted - np.log(np.exp(shifted).sum())
+        for row in range(ratings.shape[0]):
+            if ratings[row, column] != 0:
+                total -= log_p[row]
+    return total
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_multinomial_ranking_loss_matches_a_loop(reduction):
+    ratings = low_rank_ratings(n_items=12, n_users=9, density=0.4, seed=14)
+    model = small_model(
+        ranking_weight=0.5, ranking_loss="multinomial", reconstruction_reduction=reduction
+    )
+    model.fit(ratings, epochs=1, batch_size=12, verbose=0)  # builds the head
+    codes = model.encode(ratings)
+    logits = model.ranking_logits(codes)
+    expected = multinomial_loss_loop(ratings, logits.astype(np.float64))
+    if reduction == "mean":
+        expected /= (ratings != 0).sum()
+    got = model._auxiliary_loss(
+        keras.ops.convert_to_tensor(ratings), keras.ops.convert_to_tensor(codes), False
+    )
+    np.testing.assert_allclose(float(got), 0.5 * expected, rtol=1e-4)
+    # Per column, a constant shift of the logits (the column's bias) changes nothing.
+    shifted = multinomial_loss_loop(ratings, logits.astype(np.float64) + np.arange(9.0))
+    unreduced = expected * ((ratings != 0).sum() if reduction == "mean" else 1)
+    np.testing.assert_allclose(shifted, unreduced, rtol=1e-9)
+
+
+def test_multinomial_head_ranks_each_users_items_and_saves(tmp_path):
+    # Items 0-19 are rated by most users, items 20-59 rarely: for every user, the head must
+    # rank the popular block above the rare one (the in-batch softmax compares rows).
+    rng = np.random.default_rng(15)
+    dense = low_rank_ratings(n_items=60, n_users=40, density=1.0, seed=15)
+    share = np.where(np.arange(60) < 20, 0.6, 0.05)[:, None]
+    ratings = np.where(rng.random((60, 40)) < share, dense, 0.0).astype("float32")
+    model = small_model(ranking_weight=10.0, ranking_loss="multinomial")
+    model.fit(ratings, epochs=60, batch_size=20, verbose=0)
+    logits = model.ranking_logits(model.encode(ratings))
+    assert logits.shape == ratings.shape
+    assert (logits[:20].mean(axis=0) > logits[20:].mean(axis=0)).all()
+    scores = model.observation_scores(model.encode(ratings), [3, 5])
+    np.testing.assert_allclose(scores, 1 / (1 + np.exp(-logits[:, [3, 5]])), rtol=1e-5)
+    model.save(tmp_path / "multinomial.keras")
+    loaded = keras.models.load_model(tmp_path / "multinomial.keras")
+    assert loaded.ranking_loss == "multinomial"
+    np.testing.assert_array_equal(loaded.ranking_logits(loaded.encode(ratings)), logits)
+    with pytest.raises(ValueError, match="ranking head"):
+        small_model().ranking_logits(logits[:, :16])
+
+
+def test_a_head_that_does_not_train_the_encoder_leaves_the_ratings_alone(tmp_path):
+    ratings = low_rank_ratings(n_items=40, n_users=30, seed=16)
+    plain = small_model()
+    plain.fit(ratings, epochs=3, batch_size=16, shuffle=False, verbose=0)
+    head = dict(ranking_weight=1.0, ranking_loss="multinomial")
+    reading = small_model(**head, ranking_trains_encoder=False)
+    reading.fit(ratings, epochs=3, batch_size=16, shuffle=False, verbose=0)
+    expected = plain.predict(ratings, verbose=0)
+    np.testing.assert_allclose(reading.predict(ratings, verbose=0), expected, rtol=1e-6, atol=1e-6)
+    # ... while the head itself learnt, and a head that trains the encoder moves the ratings.
+    assert not np.allclose(reading.observation_decoder.layers[0].kernel, 0.0)
+    shaping = small_model(**head)
+    shaping.fit(ratings, epochs=3, batch_size=16, shuffle=False, verbose=0)
+    assert np.abs(shaping.predict(ratings, verbose=0) - expected).max() > 1e-4
+    reading.save(tmp_path / "reading.keras")
+    assert keras.models.load_model(tmp_path / "reading.keras").ranking_trains_encoder is False
 
 
 def test_ranking_head_is_trained_only_in_the_reconstruction_phase():

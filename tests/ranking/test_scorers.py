@@ -191,6 +191,38 @@ def test_ease_blend_is_ease_plus_weighted_rating_deviation(fitted_model, rating_
     )
 
 
+@pytest.mark.parametrize("head_weight", [0.0, 0.7])
+def test_ease_blend_adds_the_heads_standardised_logits(fitted_model, head_weight):
+    model, train = fitted_model
+    ratings = RatingScorer(model, train)
+    scorer = EASEBlendScorer(ratings, l2=2.0, rating_weight=0.5, head_weight=head_weight)
+    _, _, mean, popularity = reference_statistics(train)
+    full = reference_ratings(full_reconstruction(model, train), train)
+    base = ease_reference(train, 2.0) + 0.5 * (full - mean)
+    # The head's logits over every item, users x items, standardised over the seen items (a-d)
+    # and put in units of each user's own spread of the base score; item e gets 0.
+    logits = np.log(model.ranking_scores(train.to_item_user_csr(), verbose=0).T.astype(float))
+    logits -= np.log1p(-np.exp(logits))
+    expected = base.copy()
+    for user in range(N_USERS):
+        seen_logits, seen_base = logits[user, :4], base[user, :4]
+        head = np.zeros(N_ITEMS)
+        head[:4] = (seen_logits - seen_logits.mean()) / seen_logits.std()
+        expected[user] += head_weight * head * seen_base.std()
+    expected[5] = popularity
+    np.testing.assert_allclose(scorer.score(np.arange(N_USERS)), expected, rtol=1e-3, atol=1e-4)
+
+
+def test_ease_blend_head_weight_needs_a_ranking_head():
+    train = training_matrix()
+    model = HEMAAE(hidden=4, seed=0)
+    model.compile()
+    model.fit(train.to_item_user_csr(), epochs=1, verbose=0)
+    EASEBlendScorer(RatingScorer(model, train), head_weight=0.0)  # no head needed
+    with pytest.raises(ValueError, match="ranking head"):
+        EASEBlendScorer(RatingScorer(model, train), head_weight=0.5)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "quoted"),
     [
@@ -198,6 +230,8 @@ def test_ease_blend_is_ease_plus_weighted_rating_deviation(fitted_model, rating_
         ({"rating_weight": -1.0}, "rating_weight=-1.0"),
         ({"max_items": 0}, "max_items=0"),
         ({"max_items": 2.5}, "max_items=2.5"),
+        ({"head_weight": -0.5}, "head_weight=-0.5"),
+        ({"head_weight": True}, "head_weight=True"),
     ],
 )
 def test_ease_blend_bad_arguments(fitted_model, kwargs, quoted):
