@@ -11,7 +11,7 @@ import numbers
 from collections.abc import Collection
 from typing import Any
 
-__all__ = ["check_choice", "check_integer"]
+__all__ = ["check_choice", "check_integer", "check_number"]
 
 
 def check_choice(name: str, value: Any, choices: Collection) -> Any:
@@ -69,6 +69,56 @@ def check_integer(
             f"`{name}` must be {_integer_kind(minimum, maximum)}, got {name}={value!r}."
         )
     return int(value)
+
+
+def check_number(
+    name: str,
+    value: Any,
+    minimum: float = 0,
+    *,
+    strict: bool = False,
+    finite: bool = False,
+    allow_none: bool = False,
+) -> float | None:
+    """`value` as a `float` if it is a real number (not a bool) >= `minimum` (or > it).
+
+    Args:
+        name: the argument's name, for the message.
+        value: the argument (any `numbers.Real`, NumPy floats included).
+        minimum: the bound.
+        strict: require `value > minimum` instead of `>=`.
+        finite: reject infinity as well.
+        allow_none: accept `None` (returned as is).
+
+    Returns:
+        `float(value)`, or `None` for an accepted `None`.
+
+    Raises:
+        ValueError: `` `name` must be a number >= 0, got name=value. `` (or "a positive
+            number", "... or None").
+
+    Example:
+        >>> check_number("l2", 500, strict=True)
+        500.0
+    """
+    if value is None and allow_none:
+        return None
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    # Written as "not in range" so that NaN fails too.
+    if ok:
+        ok = value > minimum if strict else value >= minimum
+    if ok and finite:
+        ok = value < float("inf")
+    if not ok:
+        kind = _number_kind(minimum, strict) + (" or None" if allow_none else "")
+        raise ValueError(f"`{name}` must be {kind}, got {name}={value!r}.")
+    return float(value)
+
+
+def _number_kind(minimum, strict):
+    if strict and minimum == 0:
+        return "a positive number"
+    return f"a number {'>' if strict else '>='} {minimum:g}"
 
 
 def _integer_kind(minimum, maximum):

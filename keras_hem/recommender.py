@@ -47,7 +47,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from keras_hem.arguments import check_choice, check_integer
+from keras_hem.arguments import check_choice, check_integer, check_number
 from keras_hem.checkpoint import ResumableEarlyStopping, TrainingCheckpoint, resume_state
 from keras_hem.data import RatingMatrix, validation
 from keras_hem.evaluation.model import EvaluatedModel
@@ -191,14 +191,7 @@ class Recommender(EvaluatedModel):
         head_weight: float | None = None,
     ):
         check_integer("hidden", hidden, minimum=1)
-        if (
-            isinstance(learning_rate, bool)
-            or not isinstance(learning_rate, numbers.Real)
-            or not 0 < learning_rate < float("inf")
-        ):
-            raise ValueError(
-                f"`learning_rate` must be a positive number, got learning_rate={learning_rate!r}."
-            )
+        check_number("learning_rate", learning_rate, strict=True, finite=True)
         check_integer("epochs", epochs, minimum=1)
         check_integer("batch_size", batch_size, minimum=1)
         check_integer("patience", patience, minimum=1)
@@ -220,14 +213,7 @@ class Recommender(EvaluatedModel):
         self.patience = int(patience)
         self.learning_rate = float(learning_rate)
         check_choice("ranking", ranking, RANKINGS)
-        if head_weight is not None and (
-            isinstance(head_weight, bool)
-            or not isinstance(head_weight, numbers.Real)
-            or not head_weight >= 0
-        ):
-            raise ValueError(
-                f"`head_weight` must be a number >= 0 or None, got head_weight={head_weight!r}."
-            )
+        check_number("head_weight", head_weight, allow_none=True)
         # A malformed `ranking_weight` is left to HEMAAE's own check (when the model is built).
         weight = (model_kwargs or {}).get("ranking_weight", 1)
         no_head = isinstance(weight, numbers.Real) and weight <= 0
@@ -237,16 +223,8 @@ class Recommender(EvaluatedModel):
                 f"{wanted} needs a ranking head, but {model_kwargs=!r} turns it off; drop "
                 "'ranking_weight' (a multinomial head is added) or make it > 0."
             )
-        if isinstance(ease_l2, bool) or not isinstance(ease_l2, numbers.Real) or ease_l2 <= 0:
-            raise ValueError(f"`ease_l2` must be a positive number, got ease_l2={ease_l2!r}.")
-        if (
-            isinstance(rating_weight, bool)
-            or not isinstance(rating_weight, numbers.Real)
-            or not rating_weight >= 0
-        ):
-            raise ValueError(
-                f"`rating_weight` must be a number >= 0, got rating_weight={rating_weight!r}."
-            )
+        check_number("ease_l2", ease_l2, strict=True)
+        check_number("rating_weight", rating_weight)
         if ease_max_items is not None and (
             isinstance(ease_max_items, bool)
             or not isinstance(ease_max_items, numbers.Integral)

@@ -38,6 +38,7 @@ import scipy.linalg
 import scipy.sparse as sp
 from keras import ops
 
+from keras_hem.arguments import check_number
 from keras_hem.ops.masks import observed_mask, observed_mask_numpy
 from keras_hem.types import ArrayLike, Tensor
 
@@ -311,8 +312,7 @@ class EASEScorer(keras.layers.Layer):
     ):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
-        if isinstance(l2, bool) or not isinstance(l2, numbers.Real) or not l2 > 0:
-            raise ValueError(f"`l2` must be a positive number, got l2={l2!r}.")
+        check_number("l2", l2, strict=True)
         if max_items is not None and (
             isinstance(max_items, bool) or not isinstance(max_items, numbers.Integral)
         ):

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from keras_hem.arguments import check_number
 from keras_hem.layers.ease_scorer import (
     binary_interactions,
     default_max_items,
@@ -90,20 +91,9 @@ class EASEBlendScorer:
         max_items: int | None = None,
         head_weight: float = 0.0,
     ):
-        if isinstance(l2, bool) or not isinstance(l2, numbers.Real) or not l2 > 0:
-            raise ValueError(f"`l2` must be a positive number, got l2={l2!r}.")
-        if (
-            isinstance(rating_weight, bool)
-            or not isinstance(rating_weight, numbers.Real)
-            or not rating_weight >= 0
-        ):
-            raise ValueError(f"`rating_weight` must be a number >= 0, got {rating_weight=!r}.")
-        if (
-            isinstance(head_weight, bool)
-            or not isinstance(head_weight, numbers.Real)
-            or not head_weight >= 0
-        ):
-            raise ValueError(f"`head_weight` must be a number >= 0, got {head_weight=!r}.")
+        check_number("l2", l2, strict=True)
+        check_number("rating_weight", rating_weight)
+        check_number("head_weight", head_weight)
         if head_weight > 0:
             # Fails early, with the model's own message, when there is no ranking head.
             ratings.model.ranking_logits(ratings.codes[:1], [0])
