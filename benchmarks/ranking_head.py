@@ -56,10 +56,10 @@ def blends(rec, fit_part, val_part, head_weights):
         head_weights = [0.0]
     scorer = EASEBlendScorer(rec.scorer.ratings, l2=rec.ease_l2, rating_weight=rec.rating_weight)
     users = np.arange(fit_part.n_users)
-    base = scorer.score(users)
-    if rec.model.observation_decoder is not None:
-        scorer.head_weight = 1.0  # score = base + head_weight x head term (linear in it)
-        head = scorer.score(users) - base
+    if rec.model.observation_decoder is None:
+        base = scorer.score(users)
+    else:
+        base, head = scorer.score_terms(users)  # score = base + head_weight x head
     rows = []
     for weight in head_weights:
         scores = base if weight == 0 else base + np.float32(weight) * head

@@ -465,9 +465,7 @@ class Recommender(EvaluatedModel):
         self._scorer = scorer or self._make_scorer()
 
     def _wants_head(self, train):
-        """Whether the model gets a ranking head (see `head_weight`)."""
-        if "ranking_weight" in self.model_kwargs:
-            return self.model_kwargs["ranking_weight"] > 0
+        """Whether to add the ranking head to a model whose `model_kwargs` leave it unset."""
         if self.ranking == "head" or (self.head_weight or 0) > 0:
             return True
         if self.head_weight is not None or self.ranking != "ease":
@@ -479,6 +477,7 @@ class Recommender(EvaluatedModel):
 
     def _model_kwargs(self, train):
         """`model_kwargs`, with the multinomial ranking head added where it is wanted."""
+        # A `ranking_weight` of the user's own decides alone.
         if "ranking_weight" in self.model_kwargs or not self._wants_head(train):
             return dict(self.model_kwargs)
         return {**HEAD_KWARGS, **self.model_kwargs}

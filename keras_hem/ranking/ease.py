@@ -148,15 +148,44 @@ class EASEBlendScorer:
         Raises:
             IndexError: if an index is out of range.
         """
-        stats = self.ratings.statistics
-        users = check_user_indices(user_indices, stats.n_users)
-        scores = self.ease_scores(users)
-        if self.rating_weight:
-            deviation = self.ratings.score(users) - stats.global_mean
-            scores += np.float32(self.rating_weight) * deviation
+        users = check_user_indices(user_indices, self.ratings.statistics.n_users)
+        scores = self._base_scores(users)
         if self.head_weight:
             scores += np.float32(self.head_weight) * self._head_term(scores, users)
-        return stats.fill_unseen_users(scores, users)
+        return self.ratings.statistics.fill_unseen_users(scores, users)
+
+    def score_terms(self, user_indices: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+        """The score's two parts: `score == base + head_weight * head` (up to rounding).
+
+        The score is linear in `head_weight`, so one call scores every weight: the way to
+        choose `head_weight` on validation data without refitting EASE for each value.
+
+        Args:
+            user_indices: 1-D int array of user indices.
+
+        Returns:
+            `(base, head)`, float32 arrays `(len(user_indices), n_items)`: `base` is the score
+            at `head_weight=0` (with the fallbacks above); `head` is the standardised head
+            term, 0 for users without training ratings (whose score is the popularity).
+
+        Raises:
+            IndexError: if an index is out of range.
+            ValueError: if the model has no ranking head.
+        """
+        stats = self.ratings.statistics
+        users = check_user_indices(user_indices, stats.n_users)
+        base = self._base_scores(users)
+        head = self._head_term(base, users)
+        head[~stats.user_seen[users]] = 0.0
+        return stats.fill_unseen_users(base, users), head
+
+    def _base_scores(self, users):
+        """EASE + `rating_weight` x (predicted rating - global mean), before the fallbacks."""
+        scores = self.ease_scores(users)
+        if self.rating_weight:
+            deviation = self.ratings.score(users) - self.ratings.statistics.global_mean
+            scores += np.float32(self.rating_weight) * deviation
+        return scores
 
     def _head_term(self, scores, users):
         """The head's logits standardised per user, in units of the user's own score spread.

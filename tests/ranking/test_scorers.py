@@ -213,14 +213,27 @@ def test_ease_blend_adds_the_heads_standardised_logits(fitted_model, head_weight
     np.testing.assert_allclose(scorer.score(np.arange(N_USERS)), expected, rtol=1e-3, atol=1e-4)
 
 
+def test_score_terms_add_up_to_the_score_at_any_head_weight(fitted_model):
+    model, train = fitted_model
+    ratings = RatingScorer(model, train)
+    users = np.arange(N_USERS)
+    base, head = EASEBlendScorer(ratings, l2=2.0, rating_weight=0.5).score_terms(users)
+    assert not head[5].any()  # user 5 has no training rating: popularity, no head term
+    for weight in (0.0, 0.4, 2.0):
+        scorer = EASEBlendScorer(ratings, l2=2.0, rating_weight=0.5, head_weight=weight)
+        np.testing.assert_allclose(base + weight * head, scorer.score(users), rtol=1e-5, atol=1e-5)
+
+
 def test_ease_blend_head_weight_needs_a_ranking_head():
     train = training_matrix()
     model = HEMAAE(hidden=4, seed=0)
     model.compile()
     model.fit(train.to_item_user_csr(), epochs=1, verbose=0)
-    EASEBlendScorer(RatingScorer(model, train), head_weight=0.0)  # no head needed
+    scorer = EASEBlendScorer(RatingScorer(model, train), head_weight=0.0)  # no head needed
     with pytest.raises(ValueError, match="ranking head"):
         EASEBlendScorer(RatingScorer(model, train), head_weight=0.5)
+    with pytest.raises(ValueError, match="ranking head"):
+        scorer.score_terms([0])
 
 
 @pytest.mark.parametrize(
