@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import numbers
 from typing import Any
 
 import keras
@@ -127,6 +128,10 @@ class HEMAAE(AdversarialAutoencoder):
             `miner(features, labels)`, returning `(anchors, positives, negatives, valid)`);
             `None` (default) uses `TripletHardMiner(triplet_margin, strategy=strategy)`.
             A custom miner must be Keras-serialisable for the model to be saved.
+        input_dropout: share of each training row's ratings hidden from the encoder at each
+            step (a denoising autoencoder; 0, the default, is the paper's model). The loss
+            still covers every rating of the row, so the model is trained to predict the
+            ratings it was not shown; evaluation and prediction see every rating.
         output_bias_init: `"zeros"` (default; the tables in the docs were measured with it) or
             `"mean"`: the first `fit` starts the decoder's bias at the mean training rating,
             so Adam need not walk it there from 0 (on ML-100K's validation slice: MAE 0.7168
@@ -179,9 +184,18 @@ class HEMAAE(AdversarialAutoencoder):
         adversarial_update: str = "alternating",
         batch_format: str = "auto",
         reconstruction_reduction: str = "sum",
+        input_dropout: float = 0.0,
         **kwargs,
     ):
         check_choice("batch_format", batch_format, BATCH_FORMATS)
+        if not (
+            isinstance(input_dropout, numbers.Real)
+            and not isinstance(input_dropout, bool)
+            and 0 <= input_dropout < 1
+        ):
+            raise ValueError(
+                f"`input_dropout` must be a number in [0, 1), got input_dropout={input_dropout!r}."
+            )
         if batch_format == "sparse" and ranking_weight > 0:
             raise ValueError(
                 "batch_format='sparse' cannot train the ranking head (ranking_weight="
@@ -247,7 +261,9 @@ class HEMAAE(AdversarialAutoencoder):
         self.ranking_trains_encoder = bool(ranking_trains_encoder)
         self.custom_miner = miner is not None
         self.batch_format = batch_format
+        self.input_dropout = float(input_dropout)
         self.observation_decoder = None
+        self._dropout_seed = None
 
     def build(self, input_shape: tuple | dict) -> None:
         n = input_shape[-1]
@@ -275,6 +291,10 @@ class HEMAAE(AdversarialAutoencoder):
             ],
             name="discriminator",
         )
+        if self.input_dropout > 0:
+            self._dropout_seed = keras.random.SeedGenerator(
+                None if self.seed is None else self.seed + 5, name="input_dropout_seed"
+            )
         if self.ranking_weight > 0:
             self.observation_decoder = keras.Sequential(
                 [keras.Input((self.hidden,)), self._dense(n, None, 4, dtype="float32")],
@@ -361,6 +381,8 @@ class HEMAAE(AdversarialAutoencoder):
     # -- sparse batches ---------------------------------------------------------------------
 
     def _encode(self, x, training):
+        if training and self.input_dropout > 0:
+            x = self._drop_ratings(x)
         if not is_sparse_batch(x):
             return super()._encode(x, training)
         # The encoder's Dense layer as a sparse product: sum of kernel rows weighted by ratings.
@@ -370,6 +392,17 @@ class HEMAAE(AdversarialAutoencoder):
         kernel = ops.cast(layer.kernel, dtype)
         product = sparse_dense_matmul(x["row_ids"], x["columns"], x["values"], kernel, n_rows)
         return layer.activation(product + ops.cast(layer.bias, dtype))
+
+    def _drop_ratings(self, x):
+        """The input with each rating zeroed with probability `input_dropout` (denoising).
+
+        The kept ones are scaled by 1 / (1 - rate), as `keras.layers.Dropout` does; the
+        targets keep every rating, so the model learns to predict the ones it did not see.
+        """
+        if not is_sparse_batch(x):
+            return keras.random.dropout(x, self.input_dropout, seed=self._dropout_seed)
+        values = keras.random.dropout(x["values"], self.input_dropout, seed=self._dropout_seed)
+        return {**x, "values": values}
 
     def _decode_at(self, codes, target, training):
         if not is_sparse_batch(target):
@@ -718,6 +751,7 @@ class HEMAAE(AdversarialAutoencoder):
             ranking_loss=self.ranking_loss,
             ranking_trains_encoder=self.ranking_trains_encoder,
             batch_format=self.batch_format,
+            input_dropout=self.input_dropout,
         )
         if self.custom_miner:
             config["miner"] = keras.saving.serialize_keras_object(self.miner)

@@ -267,6 +267,9 @@ def test_wrong_width_after_building():
         ({"mining_features": "ratings"}, "mining_features='ratings'"),
         ({"output_bias_init": "ones"}, "output_bias_init='ones'"),
         ({"ranking_loss": "softmax"}, "ranking_loss='softmax'"),
+        ({"input_dropout": 1.0}, r"in \[0, 1\), got input_dropout=1.0"),
+        ({"input_dropout": -0.1}, "input_dropout=-0.1"),
+        ({"input_dropout": True}, "input_dropout=True"),
     ],
 )
 def test_rejects_bad_arguments(kwargs, match):
@@ -449,3 +452,49 @@ def test_model_dtype_policy_is_used_and_saved(tmp_path):
     np.testing.assert_array_equal(
         loaded.predict(ratings, verbose=0), model.predict(ratings, verbose=0)
     )
+
+
+@pytest.mark.parametrize("batch_format", ["dense", "sparse"])
+def test_input_dropout_hides_a_share_of_the_ratings_and_scales_the_rest(batch_format):
+    from keras_hem.data.pipeline import sparse_rows
+
+    ratings = low_rank_ratings(n_items=200, n_users=100, density=0.5, seed=17)
+    model = small_model(input_dropout=0.3, batch_format=batch_format)
+    model.fit(ratings, epochs=1, batch_size=64, verbose=0)  # builds the seed generator
+    if batch_format == "dense":
+        given, dropped = ratings, np.asarray(model._drop_ratings(ratings))
+    else:
+        batch = sparse_rows(sp.csr_array(ratings), np.arange(200))
+        given = batch["values"]
+        dropped = np.asarray(model._drop_ratings(batch)["values"])
+    observed = given > 0
+    kept = dropped > 0
+    assert not kept[~observed].any()  # an unobserved entry stays unobserved
+    np.testing.assert_allclose(dropped[kept], given[kept] / 0.7, rtol=1e-6)
+    share = 1 - kept.sum() / observed.sum()
+    assert abs(share - 0.3) < 0.02, share  # ~10,000 ratings: 5 standard deviations
+
+
+def test_input_dropout_trains_reproducibly_predicts_every_rating_and_saves(tmp_path):
+    ratings = low_rank_ratings(n_items=40, n_users=30, seed=18)
+    fits = []
+    for _ in range(2):
+        model = small_model(input_dropout=0.2, compile={"jit_compile": True})
+        model.fit(ratings, epochs=1, batch_size=16, verbose=0)
+        (seed_state,) = [v for v in model.non_trainable_variables if "dropout_seed" in v.path]
+        after_one = np.array(seed_state)
+        model.fit(ratings, epochs=1, batch_size=16, verbose=0)
+        # Each step draws a new mask: the generator's state moves on (on every backend).
+        assert not np.array_equal(np.array(seed_state), after_one)
+        fits.append(model)
+    for a, b in zip(fits[0].get_weights(), fits[1].get_weights()):
+        np.testing.assert_array_equal(a, b)
+    plain = small_model()
+    plain.fit(ratings, epochs=2, batch_size=16, verbose=0)
+    predicted = fits[0].predict(ratings, verbose=0)
+    assert np.abs(predicted - plain.predict(ratings, verbose=0)).max() > 1e-4
+    np.testing.assert_array_equal(fits[0].predict(ratings, verbose=0), predicted)  # no noise
+    fits[0].save(tmp_path / "denoising.keras")
+    loaded = keras.models.load_model(tmp_path / "denoising.keras")
+    assert loaded.input_dropout == 0.2
+    np.testing.assert_array_equal(loaded.predict(ratings, verbose=0), predicted)
