@@ -7,11 +7,12 @@ Protocol: for split seed s, `RatingMatrix.random_split(0.2, s)` gives the traini
 the test part of the main tables; the test part is never read here. The training part is
 split again 90/10 (seed s): each setting is a `Recommender(seed=s, ranking="ratings", ...)`
 fitted on the 90% (which carves its own early-stopping slice from it) and scored on the 10%.
-Keys `hidden`, `epochs`, `batch_size`, `patience`, `learning_rate` and
-`validation_fraction` go to `Recommender`, every other key to `HEMAAE`. Every setting tried is
-kept in the results file with its seed, validation MAE and RMSE, epochs run, best epoch and
-fit time; the markdown beside it ranks the settings by their mean validation MAE and names
-each seed's own winner (the choice that split's test part may be used to report).
+Keys `hidden`, `epochs`, `batch_size`, `patience`, `learning_rate`, `lr_patience`,
+`lr_factor` and `validation_fraction` go to `Recommender`, every other key to `HEMAAE`. Every
+setting tried is kept in the results file with its seed, validation MAE and RMSE, epochs run,
+best epoch and fit time; the markdown beside it ranks the settings by their mean validation
+MAE and names each seed's own winner (the choice that split's test part may be used to
+report).
 """
 
 import argparse
@@ -36,6 +37,8 @@ RECOMMENDER_KEYS = (
     "patience",
     "learning_rate",
     "validation_fraction",
+    "lr_patience",
+    "lr_factor",
 )
 PROTOCOL = __doc__.split("\n\n")[1].replace("\n", " ")
 # Rows measured before a row recorded the defaults it was on top of (keras-hem 0.1's).

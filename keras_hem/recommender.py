@@ -141,6 +141,12 @@ class Recommender(EvaluatedModel):
             for M kept items.
         learning_rate: learning rate of the autoencoder's Adam (the paper's Adam otherwise:
             betas 0.9 / 0.999, epsilon 1e-8; the discriminator keeps the paper's 0.001).
+        lr_patience: epochs without improvement of the validation MAE before the
+            autoencoder's learning rate is multiplied by `lr_factor`
+            (`keras.callbacks.ReduceLROnPlateau`, its other settings Keras's defaults); `None`
+            (default) keeps it constant. Needs a validation slice. A run resumed from a
+            checkpoint keeps the reduced rate but starts counting again.
+        lr_factor: the factor of each reduction, in (0, 1).
         head_weight: weight of the model's ranking head in the `"ease"` score
             (`keras_hem.ranking.EASEBlendScorer`). Unless `model_kwargs` sets `ranking_weight`,
             a model that needs a head gets `HEAD_KWARGS`: a multinomial head that reads the
@@ -189,6 +195,8 @@ class Recommender(EvaluatedModel):
         ease_max_items: int | None = None,
         learning_rate: float = 0.001,
         head_weight: float | None = None,
+        lr_patience: int | None = None,
+        lr_factor: float = 0.5,
     ):
         check_integer("hidden", hidden, minimum=1)
         check_number("learning_rate", learning_rate, strict=True, finite=True)
@@ -198,6 +206,14 @@ class Recommender(EvaluatedModel):
         check_integer("seed", seed, minimum=0)
         if validation_fraction:
             validation.validate_fraction(validation_fraction, "validation_fraction")
+        if lr_patience is not None:
+            check_integer("lr_patience", lr_patience, minimum=1)
+            if not validation_fraction:
+                raise ValueError(
+                    f"lr_patience={lr_patience!r} watches the validation MAE, but "
+                    f"validation_fraction={validation_fraction!r} holds no validation slice."
+                )
+        validation.validate_fraction(lr_factor, "lr_factor")
         if model_kwargs is not None and not isinstance(model_kwargs, dict):
             raise ValueError(f"`model_kwargs` must be a dict or None, got {model_kwargs=!r}.")
         clash = sorted({"hidden", "seed"} & set(model_kwargs or {}))
@@ -212,6 +228,8 @@ class Recommender(EvaluatedModel):
         self.validation_fraction = float(validation_fraction or 0.0)
         self.patience = int(patience)
         self.learning_rate = float(learning_rate)
+        self.lr_patience = None if lr_patience is None else int(lr_patience)
+        self.lr_factor = float(lr_factor)
         check_choice("ranking", ranking, RANKINGS)
         check_number("head_weight", head_weight, allow_none=True)
         # A malformed `ranking_weight` is left to HEMAAE's own check (when the model is built).
@@ -270,6 +288,8 @@ class Recommender(EvaluatedModel):
             "ease_max_items": self.ease_max_items,
             "learning_rate": self.learning_rate,
             "head_weight": self.head_weight,
+            "lr_patience": self.lr_patience,
+            "lr_factor": self.lr_factor,
         }
 
     @classmethod
@@ -448,7 +468,15 @@ class Recommender(EvaluatedModel):
         stopping = ResumableEarlyStopping(
             monitor=MONITOR, mode="min", patience=self.patience, restore_best_weights=True
         )
-        return fit_part, validation_data, [stopping]
+        schedule = []
+        if self.lr_patience is not None:
+            # `model.optimizer` is the optimizer group: its learning rate is the autoencoder's.
+            schedule.append(
+                keras.callbacks.ReduceLROnPlateau(
+                    monitor=MONITOR, mode="min", factor=self.lr_factor, patience=self.lr_patience
+                )
+            )
+        return fit_part, validation_data, [stopping, *schedule]
 
     def _set_state(self, model, train):
         """Store the model and training data, then build the scorers (no score matrix)."""

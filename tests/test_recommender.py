@@ -126,6 +126,9 @@ def model_score(user, item):
         ({"ease_max_items": 2.5}, "ease_max_items=2.5"),
         ({"learning_rate": 0}, "learning_rate=0"),
         ({"learning_rate": "fast"}, "learning_rate='fast'"),
+        ({"lr_patience": 0}, "lr_patience=0"),
+        ({"lr_patience": 3, "validation_fraction": 0}, "validation_fraction=0"),
+        ({"lr_factor": 1.0}, "lr_factor=1.0"),
     ],
 )
 def test_bad_arguments_are_quoted(kwargs, quoted):
@@ -150,6 +153,32 @@ def test_learning_rate_sets_the_autoencoders_adam_only():
     assert float(optimizers["autoencoder"].learning_rate) == pytest.approx(3e-4)
     assert float(optimizers["discriminator"].learning_rate) == pytest.approx(1e-3)
     assert Recommender.from_config(rec.get_config()).learning_rate == 3e-4
+
+
+def test_lr_patience_halves_the_autoencoders_rate_when_the_validation_mae_stalls():
+    # An ever larger rate cannot be reached by reductions alone: each logged rate must be
+    # the one before or lr_factor x it, and after epochs of no progress it must have dropped.
+    rec = Recommender(
+        hidden=4,
+        epochs=15,
+        patience=15,
+        ranking="ratings",
+        learning_rate=0.5,
+        lr_patience=1,
+        lr_factor=0.5,
+    )
+    rec.fit(synthetic_ratings(), verbose=0)
+    rates = np.array(rec.history["learning_rate"])  # each epoch's, before its reduction
+    assert len(rates) == len(rec.history["val_mae"]) == 15
+    steps = rates[1:] / rates[:-1]
+    assert np.all(np.isclose(steps, 1.0) | np.isclose(steps, 0.5)), rates
+    assert rates[0] == pytest.approx(0.5) and rates[-1] < 0.1  # at this rate the MAE stalls
+    members = rec.model.optimizer.members
+    final = float(members["autoencoder"].learning_rate)
+    assert np.isclose(final, rates[-1]) or np.isclose(final, rates[-1] * 0.5)
+    assert float(members["discriminator"].learning_rate) == pytest.approx(1e-3)
+    config = Recommender.from_config(rec.get_config()).get_config()
+    assert (config["lr_patience"], config["lr_factor"]) == (1, 0.5)
 
 
 def test_methods_need_a_fitted_recommender():

@@ -81,6 +81,14 @@ def test_tuned_row_uses_the_recipe_chosen_per_data_set(reproduce, data, l2, hidd
     assert default.get_config() == Recommender(epochs=100, patience=10).get_config()
 
 
+def test_denoising_row_is_the_defaults_with_input_dropout(reproduce):
+    args = reproduce.parse_args(["--data", "ml-1m"])
+    model, _ = reproduce.make_model("hem_aae_denoising", "ml-1m", 0, args)
+    default, _ = reproduce.make_model("hem_aae", "ml-1m", 0, args)
+    expected = {**default.get_config(), "model_kwargs": {"input_dropout": 0.5}, "lr_patience": 5}
+    assert model.get_config() == expected
+
+
 @pytest.mark.parametrize("data", ["ml-100k", "ml-1m"])
 def test_paper_row_keeps_the_settings_it_was_measured_with(reproduce, data):
     # The settings of the committed hem_aae_paper rows (library 0.1 defaults, sigmoid output,
