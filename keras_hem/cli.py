@@ -166,6 +166,18 @@ def _parser():
         help="weight of the learnt ranking head in the EASE score; 0 trains no head (default: "
         "0.5 where the ratings fill at least 1.5%% of the matrix, else no head)",
     )
+    fit.add_argument(
+        "--input-dropout",
+        type=float,
+        help="share of each item's ratings hidden from the encoder at each training step "
+        "(denoising; default: the preset's, 0)",
+    )
+    fit.add_argument(
+        "--lr-patience",
+        type=int,
+        help="epochs without progress of the validation MAE before the learning rate is "
+        "halved (default: the preset's, constant)",
+    )
     fit.add_argument("--out", help="output folder (default: runs/<data>-<seed>)")
     fit.add_argument(
         "--overwrite",
@@ -290,7 +302,10 @@ def _settings(args):
         "batch_size": args.batch_size,
         "ranking": args.ranking,
         "head_weight": args.head_weight,
+        "lr_patience": args.lr_patience,
     }
+    if args.input_dropout is not None:
+        settings["model_kwargs"] = {"input_dropout": args.input_dropout}
     if args.preset == "paper" and args.hidden is None:
         settings["hidden"] = PAPER_HIDDEN.get(args.data, PAPER_HIDDEN["ml-1m"])
     return {key: value for key, value in settings.items() if value is not None}

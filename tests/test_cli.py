@@ -116,10 +116,22 @@ def test_fit_head_weight_is_saved_and_decides_the_head(ratings_csv, tmp_path, he
     assert (loaded.model.observation_decoder is None) == (head_weight == "0")
 
 
+def test_fit_denoising_options_are_saved(ratings_csv, tmp_path):
+    out = tmp_path / "run"
+    fit = [*data_args(ratings_csv), "--epochs", "2", "--hidden", "4", "--out", str(out)]
+    assert main(["fit", *fit, "--input-dropout", "0.3", "--lr-patience", "1"]) == 0
+    loaded = Recommender.load(out)
+    assert (loaded.model.input_dropout, loaded.lr_patience) == (0.3, 1)
+    assert loaded.model_kwargs == {"input_dropout": 0.3}
+    assert "learning_rate" in loaded.history
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["fit", "--data", "missing.csv"], "No such file"),
+        (["fit", *data_args("{csv}"), "--input-dropout", "1"], "input_dropout=1.0"),
+        (["fit", *data_args("{csv}"), "--lr-patience", "0"], "lr_patience=0"),
         (["fit", "--data", "{csv}", "--columns", "user,item,rating", "--sep", ";"], "user"),
         (["fit", "--data", "{csv}", "--columns", "uid,iid", "--sep", ";"], "columns"),
         (["fit", *data_args("{csv}"), "--hidden", "0"], "hidden=0"),
