@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_hem.arguments import check_integer
+from keras_hem.arguments import check_integer, check_number
 from keras_hem.types import Tensor
 
 
@@ -66,13 +66,7 @@ class LocalKernelDense(keras.layers.Layer):
         super().__init__(**kwargs)
         self.units = check_integer("units", units, minimum=1)
         self.kernel_dim = check_integer("kernel_dim", kernel_dim, minimum=1)
-        if isinstance(embedding_stddev, bool) or not (
-            isinstance(embedding_stddev, (int, float)) and embedding_stddev > 0
-        ):
-            raise ValueError(
-                "`embedding_stddev` must be a positive number, "
-                f"got embedding_stddev={embedding_stddev!r}."
-            )
+        embedding_stddev = check_number("embedding_stddev", embedding_stddev, strict=True)
         self.activation = keras.activations.get(activation)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
