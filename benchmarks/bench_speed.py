@@ -199,7 +199,8 @@ def library_model(args):
     """A compiled `HEMAAE` and the settings the hand-written loop must repeat."""
     from keras_hem import HEMAAE
 
-    model = HEMAAE(hidden=args.hidden, seed=0)
+    # The paper's step, as the hand-written loops run it: no denoising mask.
+    model = HEMAAE(hidden=args.hidden, seed=0, input_dropout=0.0)
     model.compile()
     return model, model_settings(model)
 
@@ -906,7 +907,9 @@ def main(argv=None):
     # The cheaper schedule of the generator step (eq 12 folded into the reconstruction step).
     from keras_hem import HEMAAE
 
-    simultaneous = HEMAAE(hidden=args.hidden, seed=0, adversarial_update="simultaneous")
+    simultaneous = HEMAAE(
+        hidden=args.hidden, seed=0, adversarial_update="simultaneous", input_dropout=0.0
+    )
     simultaneous.compile()
     variants["hem_aae_simultaneous"] = library_variant(simultaneous, rows, args.batch, [])
     # Warm up the library first: fit builds the model, and so resolves its jit_compile.

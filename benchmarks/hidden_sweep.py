@@ -1,11 +1,13 @@
 """MAE against the number of hidden units (the paper's Fig. 5), one split per data set.
 
     KERAS_HEM_DATA=<folder> python benchmarks/hidden_sweep.py --data ml-100k ml-1m \
-        [--hidden 10 50 100 150 ... 600]
+        [--hidden 10 50 100 150 ... 600] [--recipe default|previous]
 
 For each data set: seed 0's random 80/20 split (as in `reproduce.py`), the library's HEM-AAE
 (`Recommender` defaults; early stopping on a validation slice of the 80%) fitted once per
-hidden size, MAE and RMSE on the test 20%. The sweep reports; no default was chosen from it.
+hidden size, MAE and RMSE on the test 20%; `--recipe previous` fits the recipe before
+denoising and the falling learning rate became the defaults (each row records its recipe;
+rows without one were measured with it). The sweep reports; no default was chosen from it.
 Results accumulate in `results/hidden_sweep.json` (one row per data set and size; a rerun
 replaces its rows), are tabulated in `results/hidden_sweep.md` and plotted to
 `docs/img/hidden_sweep.png`; `--plot-only` redraws the table and plot from the results file.
@@ -19,13 +21,19 @@ from pathlib import Path
 import keras
 import numpy as np
 from _timing import RESULTS, machine
-from harness import PAPER, TEST_FRACTION, load
+from harness import PAPER, PREVIOUS_FIT, PREVIOUS_MODEL, TEST_FRACTION, load
 
 from keras_hem.evaluation import evaluate
 from keras_hem.presets import PAPER_HIDDEN
 from keras_hem.recommender import Recommender
 
 GRID = [10, *range(50, 601, 50)]
+# Recommender keyword arguments of each recipe; rows measured before rows recorded a recipe
+# used "previous".
+RECIPES = {
+    "default": {},
+    "previous": {**PREVIOUS_FIT, "model_kwargs": PREVIOUS_MODEL},
+}
 PLOT = Path(__file__).resolve().parents[1] / "docs" / "img" / "hidden_sweep.png"
 
 
@@ -35,16 +43,23 @@ def parse_args(argv=None):
     parser.add_argument("--hidden", nargs="+", type=int, default=GRID)
     parser.add_argument("--out", type=Path, default=RESULTS / "hidden_sweep.json")
     parser.add_argument("--plot", type=Path, default=PLOT)
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default="default")
     parser.add_argument(
         "--plot-only", action="store_true", help="redraw the table and plot from --out"
     )
     return parser.parse_args(argv)
 
 
-def measure(name, hidden, train, test):
+def recipe(row):
+    return row.get("recipe", "previous")
+
+
+def measure(name, hidden, train, test, recipe_name="default"):
     keras.utils.set_random_seed(0)
     start = time.perf_counter()
-    rec = Recommender(hidden=hidden, seed=0, ranking="ratings").fit(train, verbose=0)
+    settings = RECIPES[recipe_name]
+    rec = Recommender(hidden=hidden, seed=0, ranking="ratings", **settings)
+    rec.fit(train, verbose=0)
     seconds = time.perf_counter() - start
     row = evaluate(rec, train, test, ks=(10,), thresholds=(None,)).iloc[0]
     return {
@@ -54,6 +69,7 @@ def measure(name, hidden, train, test):
         "RMSE": float(row["RMSE"]),
         "epochs": len(rec.history.get("loss", [])),
         "train_seconds": seconds,
+        "recipe": recipe_name,
     }
 
 
@@ -78,7 +94,8 @@ def plot(rows, path):
         points = sorted((r["hidden"], r["MAE"]) for r in rows if r["data"] == name)
         xs = [x for x, _ in points]
         ys = [min(y, top) for _, y in points]
-        (line,) = ax.plot(xs, ys, marker="o", label=f"{name} (keras-hem)")
+        recipes = "/".join(sorted({recipe(r) for r in rows if r["data"] == name}))
+        (line,) = ax.plot(xs, ys, marker="o", label=f"{name} (keras-hem, {recipes} recipe)")
         for x, y in points:
             if y > top:
                 ax.annotate(
@@ -111,9 +128,13 @@ def plot(rows, path):
 
 
 def table(rows):
-    """Markdown: one row per hidden size, one MAE column per data set."""
+    """Markdown: one row per hidden size, one MAE column per data set; its recipe below."""
     names = sorted({r["data"] for r in rows})
     cells = {(r["data"], r["hidden"]): r for r in rows}
+    notes = [
+        f"{n}: the {'/'.join(sorted({recipe(r) for r in rows if r['data'] == n}))} recipe"
+        for n in names
+    ]
     lines = [
         "| hidden | " + " | ".join(f"{n} MAE | {n} epochs | {n} fit s" for n in names) + " |",
         "|---|" + "---|---|---|" * len(names),
@@ -128,7 +149,7 @@ def table(rows):
                 else ["—"] * 3
             )
         lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\nRecipes (`--recipe`): " + "; ".join(notes) + ".\n"
 
 
 def main(argv=None):
@@ -138,7 +159,7 @@ def main(argv=None):
         ratings, _ = load(name)
         train, test = ratings.random_split(TEST_FRACTION, seed=0)
         for hidden in args.hidden:
-            row = measure(name, hidden, train, test)
+            row = measure(name, hidden, train, test, args.recipe)
             print(json.dumps(row), flush=True)
             old = [r for r in old if (r["data"], r["hidden"]) != (name, hidden)] + [row]
             old.sort(key=lambda r: (r["data"], r["hidden"]))

@@ -23,7 +23,7 @@ import keras
 import numpy as np
 from _timing import RESULTS, machine
 from baselines import Popularity
-from harness import Scored, command_line, portable, validation_slice
+from harness import PREVIOUS_FIT, PREVIOUS_MODEL, Scored, command_line, portable, validation_slice
 
 from keras_hem.evaluation import evaluate
 from keras_hem.ranking import EASEBlendScorer
@@ -75,8 +75,12 @@ def run_seed(seed, args):
     for text in args.settings:
         setting = json.loads(text)
         keras.utils.set_random_seed(seed)
-        kwargs = {"ranking_weight": 1.0, "ranking_loss": "multinomial", **setting}
-        rec = Recommender(seed=seed, model_kwargs=kwargs).fit(fit_part, verbose=0)
+        # The head weight was chosen on the previous recipe's fits (no denoising, a constant
+        # rate), which this script keeps so that its results file reproduces.
+        kwargs = {"ranking_weight": 1.0, "ranking_loss": "multinomial", **PREVIOUS_MODEL}
+        kwargs.update(setting)
+        rec = Recommender(seed=seed, model_kwargs=kwargs, **PREVIOUS_FIT)
+        rec.fit(fit_part, verbose=0)
         common = {"seed": seed, "setting": text, "epochs": len(rec.history["loss"])}
         new = []
         if rec.model.observation_decoder is not None:

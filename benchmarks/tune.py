@@ -50,7 +50,11 @@ def current_defaults():
     rec = Recommender()
     params = inspect.signature(HEMAAE).parameters
     reduction, l2 = params["reconstruction_reduction"].default, params["l2"].default
-    return f"hidden {rec.hidden}, batch {rec.batch_size}, {reduction} error, l2 {l2:g}"
+    dropout = params["input_dropout"].default
+    return (
+        f"hidden {rec.hidden}, batch {rec.batch_size}, {reduction} error, l2 {l2:g}, "
+        f"input_dropout {dropout:g}, lr_patience {rec.lr_patience}, epochs {rec.epochs}"
+    )
 
 
 def parse_args(argv=None):

@@ -15,7 +15,7 @@ import time
 
 import keras
 from _timing import RESULTS, machine
-from harness import validation_slice
+from harness import PREVIOUS_FIT, PREVIOUS_MODEL, validation_slice
 
 from keras_hem.evaluation import evaluate
 from keras_hem.recommender import Recommender
@@ -29,8 +29,10 @@ def main(settings):
     rows = json.loads(path.read_text())["rows"] if path.exists() else []
     for setting in settings:
         config = json.loads(setting)
-        outer = {k: config[k] for k in RECOMMENDER_KEYS if k in config}
-        inner = {k: v for k, v in config.items() if k not in RECOMMENDER_KEYS}
+        # The recipe of its committed results (before denoising and the falling rate).
+        outer = {**PREVIOUS_FIT, **{k: config[k] for k in RECOMMENDER_KEYS if k in config}}
+        inner = {**PREVIOUS_MODEL}
+        inner.update({k: v for k, v in config.items() if k not in RECOMMENDER_KEYS})
         outer.setdefault("hidden", 100)
         keras.utils.set_random_seed(0)
         start = time.perf_counter()

@@ -18,7 +18,7 @@ from keras_hem.recommender import Recommender
 def main(smoke=False):
     ratings = RatingMatrix.from_dataframe(movielens.load_data("ml-100k"))
     train, test = ratings.random_split(test_fraction=0.2, seed=0)
-    recommender = Recommender(epochs=2 if smoke else 100, seed=0)
+    recommender = Recommender(epochs=2 if smoke else 150, seed=0)
     # Early stopping on a validation slice of `train`.
     recommender.fit(train, verbose=0)
     metrics = evaluate(recommender, train, test)

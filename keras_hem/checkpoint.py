@@ -4,7 +4,8 @@ After every epoch `TrainingCheckpoint` writes, into one folder and atomically (a
 renamed over the old one, so an interruption never leaves half a checkpoint):
 
 * `model.keras`: the model with its optimizer state (all three optimizers of HEM-AAE);
-* `state.json`: the last finished epoch, the history so far and the early-stopping state;
+* `state.json`: the last finished epoch, the history so far, the early-stopping state and the
+  learning-rate schedule's;
 * `best.weights.npz`: the weights of the best epoch so far, which early stopping restores.
 
 `resume_state` reads them back. A resumed run sees the same batches in the same order as an
@@ -70,6 +71,49 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         }
 
 
+class ResumableReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
+    """`keras.callbacks.ReduceLROnPlateau` whose state can be saved and restored.
+
+    Keras's callback restarts its count of epochs without progress when a new `fit` begins;
+    this one starts from `restored`, so a resumed run lowers the learning rate at the epochs
+    an uninterrupted run would (the rate itself is the optimizer's, saved with the model).
+
+    Args:
+        restored: the `state()` of an earlier run, or `None` to start afresh.
+        **kwargs: `keras.callbacks.ReduceLROnPlateau` arguments.
+
+    Returns:
+        A callback for `fit`.
+
+    Examples:
+        >>> schedule = ResumableReduceLROnPlateau(monitor="val_mae", mode="min", patience=5)
+        >>> sorted(schedule.state())
+        ['best', 'cooldown_counter', 'wait']
+    """
+
+    def __init__(self, restored: dict | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.restored = restored
+        self._reset()
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.restored is not None:
+            self.wait = int(self.restored["wait"])
+            self.cooldown_counter = int(self.restored["cooldown_counter"])
+            if self.restored["best"] is not None:  # None: nothing seen yet (inf)
+                self.best = float(self.restored["best"])
+
+    def state(self):
+        """The JSON-able state: the count, the best value so far and the cooldown."""
+        best = float(self.best)
+        return {
+            "wait": int(self.wait),
+            "best": best if np.isfinite(best) else None,
+            "cooldown_counter": int(self.cooldown_counter),
+        }
+
+
 class TrainingCheckpoint(keras.callbacks.Callback):
     """Writes a resumable checkpoint into `folder` after every epoch.
 
@@ -77,6 +121,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         folder: the checkpoint folder (created if needed).
         stopping: the run's `ResumableEarlyStopping`, if any, whose state is saved too.
         history: logs of epochs before this `fit` (a resumed run), as `{name: [values]}`.
+        schedule: the run's `ResumableReduceLROnPlateau`, if any, whose state is saved too.
 
     Returns:
         A callback for `fit`.
@@ -96,10 +141,12 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         folder: str | os.PathLike,
         stopping: ResumableEarlyStopping | None = None,
         history: dict | None = None,
+        schedule: ResumableReduceLROnPlateau | None = None,
     ):
         super().__init__()
         self.folder = Path(folder)
         self.stopping = stopping
+        self.schedule = schedule
         self.history = {k: list(v) for k, v in (history or {}).items()}
         self.last_epoch = None
 
@@ -116,6 +163,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             "stopped": bool(getattr(self.model, "stop_training", False)),
             "history": self.history,
             "stopping": None if self.stopping is None else self.stopping.state(),
+            "schedule": None if self.schedule is None else self.schedule.state(),
         }
         _atomic(self.folder / STATE_FILE, lambda path: Path(path).write_text(json.dumps(state)))
         self.last_epoch = int(epoch)

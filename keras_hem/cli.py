@@ -170,13 +170,13 @@ def _parser():
         "--input-dropout",
         type=float,
         help="share of each item's ratings hidden from the encoder at each training step "
-        "(denoising; default: the preset's, 0)",
+        "(denoising; default: the preset's: 0.5, paper 0)",
     )
     fit.add_argument(
         "--lr-patience",
         type=int,
         help="epochs without progress of the validation MAE before the learning rate is "
-        "halved (default: the preset's, constant)",
+        "halved; 0 keeps it constant (default: the preset's: 5, paper constant)",
     )
     fit.add_argument("--out", help="output folder (default: runs/<data>-<seed>)")
     fit.add_argument(
@@ -302,13 +302,17 @@ def _settings(args):
         "batch_size": args.batch_size,
         "ranking": args.ranking,
         "head_weight": args.head_weight,
-        "lr_patience": args.lr_patience,
     }
+    if args.lr_patience is not None:
+        # None would mean "the preset's" below, so 0 stands for a constant rate.
+        settings["lr_patience"] = args.lr_patience or None
     if args.input_dropout is not None:
         settings["model_kwargs"] = {"input_dropout": args.input_dropout}
     if args.preset == "paper" and args.hidden is None:
         settings["hidden"] = PAPER_HIDDEN.get(args.data, PAPER_HIDDEN["ml-1m"])
-    return {key: value for key, value in settings.items() if value is not None}
+    return {
+        key: value for key, value in settings.items() if value is not None or key == "lr_patience"
+    }
 
 
 def _recommender_class(args):

@@ -7,12 +7,14 @@ beside the name override the preset's.
 
 * `"default"`: the constructors' defaults, chosen by nested validation on MovieLens-100K and
   -1M (`benchmarks/tune.py`; see the docs' benchmarks page): the reconstruction error summed
-  over the observed ratings as eq 9 writes it, a small L2, batch 128.
+  over the observed ratings as eq 9 writes it, a small L2, batch 128, denoising (half of each
+  item's ratings hidden from the encoder at each step) and a learning rate halved after 5
+  epochs without progress on the validation slice.
 * `"paper"`: the HEM-AAE paper's settings where it states them (sigmoid output, 400 hidden
   units for MovieLens-1M, Adam with lr 0.001, top-N by predicted rating) and the library's
   first settings where it does not (the squared error averaged over observed ratings with
-  L2 0.001, batch 256). The paper uses 100 hidden units for MovieLens-100K:
-  `PAPER_HIDDEN` holds its sizes.
+  L2 0.001, batch 256, no denoising, a constant learning rate, at most 100 epochs). The
+  paper uses 100 hidden units for MovieLens-100K: `PAPER_HIDDEN` holds its sizes.
 
 Example:
     >>> from keras_hem.presets import get_preset
@@ -37,11 +39,13 @@ PRESETS = {
         "batch_size": 256,
         "patience": 10,
         "learning_rate": 0.001,
+        "lr_patience": None,
         "ranking": "ratings",
         "model_kwargs": {
             "output_activation": "sigmoid",
             "reconstruction_reduction": "mean",
             "l2": 0.001,
+            "input_dropout": 0.0,
         },
     },
 }
@@ -85,8 +89,9 @@ def merge_preset(name: str, overrides: dict) -> dict:
         ValueError: for an unknown name or a `model_kwargs` override that is not a dict.
 
     Example:
-        >>> merge_preset("paper", {"hidden": 100, "model_kwargs": {"l2": 0.01}})["model_kwargs"]
-        {'output_activation': 'sigmoid', 'reconstruction_reduction': 'mean', 'l2': 0.01}
+        >>> kwargs = merge_preset("paper", {"hidden": 100, "model_kwargs": {"l2": 0.01}})
+        >>> kwargs["model_kwargs"]["l2"], kwargs["model_kwargs"]["output_activation"]
+        (0.01, 'sigmoid')
     """
     settings = get_preset(name)
     overrides = dict(overrides)

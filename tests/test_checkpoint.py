@@ -63,6 +63,37 @@ def test_a_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
+def test_a_resumed_run_lowers_the_learning_rate_where_an_uninterrupted_one_does(tmp_path):
+    # At this rate the validation MAE stalls at once, so lr_patience=2 halves the rate every
+    # few epochs; a resumed run must keep the count of epochs without progress.
+    def noisy():
+        return Recommender(
+            hidden=8,
+            epochs=8,
+            batch_size=16,
+            validation_fraction=0.2,
+            patience=8,
+            learning_rate=0.5,
+            lr_patience=2,
+            ranking="ratings",
+        )
+
+    data = ratings_frame()
+    keras.utils.set_random_seed(0)
+    full = noisy().fit(data, verbose=0)
+    rates = np.array(full.history["learning_rate"])
+    assert rates[-1] < rates[0]  # the schedule did act
+    keras.utils.set_random_seed(0)
+    with pytest.raises(KeyboardInterrupt):
+        noisy().fit(data, checkpoint_dir=tmp_path, callbacks=[InterruptAt(3)], verbose=0)
+    _, state, _ = resume_state(tmp_path)
+    assert sorted(state["schedule"]) == ["best", "cooldown_counter", "wait"]
+    resumed = noisy().fit(data, checkpoint_dir=tmp_path, resume=True, verbose=0)
+    np.testing.assert_allclose(resumed.history["learning_rate"], rates, rtol=1e-6)
+    for a, b in zip(resumed.model.get_weights(), full.model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_resume_needs_a_checkpoint_and_the_same_model(tmp_path):
     data = ratings_frame()
     with pytest.raises(ValueError, match="No checkpoint to resume from"):

@@ -126,12 +126,21 @@ def test_fit_denoising_options_are_saved(ratings_csv, tmp_path):
     assert "learning_rate" in loaded.history
 
 
+def test_fit_lr_patience_zero_keeps_the_rate_constant(ratings_csv, tmp_path):
+    out = tmp_path / "run"
+    fit = [*data_args(ratings_csv), "--epochs", "1", "--hidden", "4", "--out", str(out)]
+    assert main(["fit", *fit, "--lr-patience", "0"]) == 0
+    assert Recommender.load(out).lr_patience is None
+    assert main(["fit", *fit, "--overwrite"]) == 0
+    assert Recommender.load(out).lr_patience == 5  # the default schedule
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["fit", "--data", "missing.csv"], "No such file"),
         (["fit", *data_args("{csv}"), "--input-dropout", "1"], "input_dropout=1.0"),
-        (["fit", *data_args("{csv}"), "--lr-patience", "0"], "lr_patience=0"),
+        (["fit", *data_args("{csv}"), "--lr-patience", "-1"], "lr_patience=-1"),
         (["fit", "--data", "{csv}", "--columns", "user,item,rating", "--sep", ";"], "user"),
         (["fit", "--data", "{csv}", "--columns", "uid,iid", "--sep", ";"], "columns"),
         (["fit", *data_args("{csv}"), "--hidden", "0"], "hidden=0"),

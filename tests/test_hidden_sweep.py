@@ -35,4 +35,18 @@ def test_plot_only_redraws_from_the_results_file(hidden_sweep, tmp_path):
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = out.with_suffix(".md").read_text()
     assert "| 100 | 0.7200 | 5 | 1 | — | — | — |" in table
+    # Rows without a recipe were measured before rows recorded one: the previous recipe.
+    assert "ml-100k: the previous recipe; ml-1m: the previous recipe" in table
     assert json.loads(out.read_text()) == {"rows": rows}  # nothing measured, nothing rewritten
+
+
+def test_each_recipe_is_a_set_of_recommender_arguments(hidden_sweep):
+    from keras_hem.recommender import Recommender
+
+    previous = Recommender(hidden=8, **hidden_sweep.RECIPES["previous"])
+    assert (previous.lr_patience, previous.epochs) == (None, 100)
+    assert previous.model_kwargs == {"input_dropout": 0.0}
+    assert Recommender(**hidden_sweep.RECIPES["default"]).get_config() == (
+        Recommender().get_config()
+    )
+    assert hidden_sweep.parse_args(["--recipe", "previous"]).recipe == "previous"

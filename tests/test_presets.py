@@ -34,6 +34,7 @@ def test_overrides_merge_model_kwargs_key_by_key():
         "output_activation": "sigmoid",
         "reconstruction_reduction": "mean",
         "l2": 0.01,
+        "input_dropout": 0.0,
         "depth": 2,
     }
     assert merged["batch_size"] == 256  # the preset's, untouched

@@ -8,8 +8,9 @@ import pytest
 
 from keras_hem import recommender as recommender_module
 from keras_hem.data import RatingMatrix
+from keras_hem.models import HEMAAE
 from keras_hem.ranking import EASEBlendScorer
-from keras_hem.recommender import PRIOR_RATINGS, Recommender
+from keras_hem.recommender import LR_PATIENCE, PRIOR_RATINGS, Recommender
 
 # A tiny training set with string ids. "dan" and "e" are in the id maps without any training
 # rating (as after a split), so they count as unseen.
@@ -128,6 +129,7 @@ def model_score(user, item):
         ({"learning_rate": "fast"}, "learning_rate='fast'"),
         ({"lr_patience": 0}, "lr_patience=0"),
         ({"lr_patience": 3, "validation_fraction": 0}, "validation_fraction=0"),
+        ({"lr_patience": "fast"}, "lr_patience='fast'"),
         ({"lr_factor": 1.0}, "lr_factor=1.0"),
     ],
 )
@@ -179,6 +181,26 @@ def test_lr_patience_halves_the_autoencoders_rate_when_the_validation_mae_stalls
     assert float(members["discriminator"].learning_rate) == pytest.approx(1e-3)
     config = Recommender.from_config(rec.get_config()).get_config()
     assert (config["lr_patience"], config["lr_factor"]) == (1, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("validation_fraction", "lr_patience"), [(0.1, LR_PATIENCE), (0.3, LR_PATIENCE), (0, None)]
+)
+def test_default_lr_patience_schedules_only_with_a_validation_slice(
+    validation_fraction, lr_patience
+):
+    rec = Recommender(validation_fraction=validation_fraction)
+    assert rec.lr_patience == lr_patience
+    assert Recommender.from_config(rec.get_config()).lr_patience == lr_patience
+
+
+def test_defaults_are_the_validation_chosen_recipe():
+    # The recipe the docs' tables measure: denoising, a falling rate, at most 150 epochs.
+    rec = Recommender()
+    assert (rec.epochs, rec.lr_patience, rec.lr_factor) == (150, 5, 0.5)
+    assert HEMAAE(hidden=4).input_dropout == 0.5
+    paper = Recommender.from_preset("paper")
+    assert (paper.epochs, paper.lr_patience, paper.model_kwargs["input_dropout"]) == (100, None, 0)
 
 
 def test_methods_need_a_fitted_recommender():

@@ -76,17 +76,35 @@ def test_tuned_row_uses_the_recipe_chosen_per_data_set(reproduce, data, l2, hidd
     args = reproduce.parse_args(["--data", data])
     model, config = reproduce.make_model("hem_aae_tuned", data, 0, args)
     assert (model.hidden, model.batch_size, model.learning_rate) == (hidden, 128, 0.001)
-    assert model.model_kwargs == {"reconstruction_reduction": "sum", "l2": l2}
+    # The recipe it was measured with: no denoising, a constant rate, at most 100 epochs.
+    assert model.model_kwargs == {
+        "reconstruction_reduction": "sum",
+        "l2": l2,
+        "input_dropout": 0.0,
+    }
+    assert (model.lr_patience, model.epochs) == (None, 100)
     default, _ = reproduce.make_model("hem_aae", data, 0, args)
-    assert default.get_config() == Recommender(epochs=100, patience=10).get_config()
+    assert default.get_config() == Recommender().get_config()
 
 
-def test_denoising_row_is_the_defaults_with_input_dropout(reproduce):
+def test_no_denoising_row_is_the_defaults_without_the_new_recipe(reproduce):
     args = reproduce.parse_args(["--data", "ml-1m"])
-    model, _ = reproduce.make_model("hem_aae_denoising", "ml-1m", 0, args)
+    model, _ = reproduce.make_model("hem_aae_no_denoising", "ml-1m", 0, args)
     default, _ = reproduce.make_model("hem_aae", "ml-1m", 0, args)
-    expected = {**default.get_config(), "model_kwargs": {"input_dropout": 0.5}, "lr_patience": 5}
+    expected = {
+        **default.get_config(),
+        "model_kwargs": {"input_dropout": 0.0},
+        "lr_patience": None,
+        "epochs": 100,
+    }
     assert model.get_config() == expected
+    assert (default.lr_patience, default.epochs) == (5, 150)
+
+
+def test_epochs_flag_replaces_every_rows_cap(reproduce):
+    args = reproduce.parse_args(["--data", "ml-1m", "--epochs", "7"])
+    for name in ("hem_aae", "hem_aae_no_denoising", "hem_aae_paper"):
+        assert reproduce.make_model(name, "ml-1m", 0, args)[0].epochs == 7
 
 
 @pytest.mark.parametrize("data", ["ml-100k", "ml-1m"])
@@ -101,8 +119,10 @@ def test_paper_row_keeps_the_settings_it_was_measured_with(reproduce, data):
         0.001,
     )
     assert (model.epochs, model.patience, model.ranking) == (100, 10, "ratings")
+    assert model.lr_patience is None
     network = HEMAAE(hidden=model.hidden, seed=0, **model.model_kwargs).get_config()
     assert (network["l2"], network["reconstruction_reduction"]) == (0.001, "mean")
+    assert network["input_dropout"] == 0.0
     assert network["output_activation"] == "sigmoid"
     first = {"triplet_weight": 0.1, "adversarial_weight": 0.1, "triplet_margin": 1.0}
     assert {key: network[key] for key in first} == first

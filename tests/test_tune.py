@@ -90,4 +90,6 @@ def test_a_setting_on_other_defaults_is_another_row_and_render_rewrites_the_mark
     tune.main(["--data", "ml-100k", "--out", str(out), "--render"])
     text = out.with_suffix(".md").read_text()
     assert tune.EARLIER_DEFAULTS in text and tune.current_defaults() in text
-    assert tune.current_defaults() == "hidden 300, batch 128, sum error, l2 5"
+    assert tune.current_defaults() == (
+        "hidden 300, batch 128, sum error, l2 5, input_dropout 0.5, lr_patience 5, epochs 150"
+    )

@@ -195,6 +195,7 @@ def test_mirrored_strategy_matches_one_device(tmp_path):
         ratings = low_rank_ratings(n_items=64, n_users=30, seed=9)
 
         def run(strategy, **settings):
+            settings.setdefault("input_dropout", 0.0)  # replicas draw their own masks
             with strategy.scope():
                 model = HEMAAE(hidden=8, seed=0, **settings)
                 model.compile(autoencoder_optimizer=keras.optimizers.SGD(0.05),
@@ -218,8 +219,16 @@ def test_mirrored_strategy_matches_one_device(tmp_path):
             b, _ = run(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), **plain)
             diff = a.predict(ratings, verbose=0) - b.predict(ratings, verbose=0)
             step_gaps[reduction] = float(np.abs(diff).max())
+        # Denoising (the default) trains under the strategy too: its masks hide ratings
+        # (another result than without) and its seed state advances once per step.
+        noisy, logs_noisy = run(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]),
+                                input_dropout=0.5)
+        noise_gap = noisy.predict(ratings, verbose=0) - two.predict(ratings, verbose=0)
+        seed_state = keras.ops.convert_to_numpy(noisy._dropout_seed.state).tolist()
         print(json.dumps({{"one": logs_one, "two": logs_two, "gap": float(np.abs(gap).max()),
-                          "step_gaps": step_gaps}}))
+                          "step_gaps": step_gaps, "noisy": logs_noisy,
+                          "noise_gap": float(np.abs(noise_gap).max()),
+                          "seed_state": seed_state}}))
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -233,6 +242,9 @@ def test_mirrored_strategy_matches_one_device(tmp_path):
     # The "sum" update is exact (replica sums add up); "mean" only up to the entry split.
     assert result["step_gaps"]["sum"] < 1e-4
     assert result["step_gaps"]["mean"] < 0.05
+    assert all(np.isfinite(value) for value in result["noisy"].values())
+    assert result["noise_gap"] > 1e-3
+    assert result["seed_state"][1] > 0  # the generator's counter moved on
 
 
 @pytest.mark.parametrize(
@@ -489,7 +501,7 @@ def test_input_dropout_trains_reproducibly_predicts_every_rating_and_saves(tmp_p
         fits.append(model)
     for a, b in zip(fits[0].get_weights(), fits[1].get_weights()):
         np.testing.assert_array_equal(a, b)
-    plain = small_model()
+    plain = small_model(input_dropout=0.0)
     plain.fit(ratings, epochs=2, batch_size=16, verbose=0)
     predicted = fits[0].predict(ratings, verbose=0)
     assert np.abs(predicted - plain.predict(ratings, verbose=0)).max() > 1e-4
@@ -498,3 +510,11 @@ def test_input_dropout_trains_reproducibly_predicts_every_rating_and_saves(tmp_p
     loaded = keras.models.load_model(tmp_path / "denoising.keras")
     assert loaded.input_dropout == 0.2
     np.testing.assert_array_equal(loaded.predict(ratings, verbose=0), predicted)
+    # The masks' seed state is saved (Keras leaves seed generators out), so a fit resumed
+    # from the file draws the masks the original model would draw next.
+    (loaded_state,) = [v for v in loaded.non_trainable_variables if "dropout_seed" in v.path]
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(loaded_state),
+        keras.ops.convert_to_numpy(fits[0]._dropout_seed.state),
+    )
+    assert keras.ops.convert_to_numpy(loaded_state)[1] > 0
