@@ -94,22 +94,21 @@ class ResumableReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
     def __init__(self, restored: dict | None = None, **kwargs):
         super().__init__(**kwargs)
         self.restored = restored
-        self._reset()
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         if self.restored is not None:
             self.wait = int(self.restored["wait"])
             self.cooldown_counter = int(self.restored["cooldown_counter"])
-            if self.restored["best"] is not None:  # None: nothing seen yet (inf)
+            if self.restored["best"] is not None:  # None: nothing seen yet
                 self.best = float(self.restored["best"])
 
     def state(self):
         """The JSON-able state: the count, the best value so far and the cooldown."""
-        best = float(self.best)
+        best = None if self.best is None else float(self.best)
         return {
             "wait": int(self.wait),
-            "best": best if np.isfinite(best) else None,
+            "best": best if best is not None and np.isfinite(best) else None,
             "cooldown_counter": int(self.cooldown_counter),
         }
 
