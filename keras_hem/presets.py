@@ -89,8 +89,8 @@ def merge_preset(name: str, overrides: dict) -> dict:
         ValueError: for an unknown name or a `model_kwargs` override that is not a dict.
 
     Example:
-        >>> kwargs = merge_preset("paper", {"hidden": 100, "model_kwargs": {"l2": 0.01}})
-        >>> kwargs["model_kwargs"]["l2"], kwargs["model_kwargs"]["output_activation"]
+        >>> network = merge_preset("paper", {"model_kwargs": {"l2": 0.01}})["model_kwargs"]
+        >>> network["l2"], network["output_activation"]
         (0.01, 'sigmoid')
     """
     settings = get_preset(name)
