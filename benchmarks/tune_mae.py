@@ -31,8 +31,7 @@ def main(settings):
         config = json.loads(setting)
         # The recipe of its committed results (before denoising and the falling rate).
         outer = {**PREVIOUS_FIT, **{k: config[k] for k in RECOMMENDER_KEYS if k in config}}
-        inner = {**PREVIOUS_MODEL}
-        inner.update({k: v for k, v in config.items() if k not in RECOMMENDER_KEYS})
+        inner = {**PREVIOUS_MODEL, **{k: v for k, v in config.items() if k not in RECOMMENDER_KEYS}}
         outer.setdefault("hidden", 100)
         keras.utils.set_random_seed(0)
         start = time.perf_counter()

@@ -303,16 +303,16 @@ def _settings(args):
         "ranking": args.ranking,
         "head_weight": args.head_weight,
     }
+    # An option left out (None) takes the preset's value.
+    settings = {key: value for key, value in settings.items() if value is not None}
     if args.lr_patience is not None:
-        # None would mean "the preset's" below, so 0 stands for a constant rate.
+        # None already means "the preset's", so 0 stands for a constant rate.
         settings["lr_patience"] = args.lr_patience or None
     if args.input_dropout is not None:
         settings["model_kwargs"] = {"input_dropout": args.input_dropout}
     if args.preset == "paper" and args.hidden is None:
         settings["hidden"] = PAPER_HIDDEN.get(args.data, PAPER_HIDDEN["ml-1m"])
-    return {
-        key: value for key, value in settings.items() if value is not None or key == "lr_patience"
-    }
+    return settings
 
 
 def _recommender_class(args):

@@ -409,7 +409,7 @@ class Recommender(EvaluatedModel):
             KeyboardInterrupt: re-raised after an interruption (see above).
         """
         train = self._rating_matrix(ratings, user_col, item_col, rating_col, scale)
-        fit_part, validation_data, stopping = self._validation_split(train)
+        fit_part, validation_data, stopping, schedule = self._validation_split(train)
         initial_epoch, history = 0, {}
         if resume:
             if checkpoint_dir is None:
@@ -423,23 +423,19 @@ class Recommender(EvaluatedModel):
                 )
             history = state["history"]
             initial_epoch = self.epochs if state.get("stopped") else state["epoch"] + 1
-            for callback in stopping:
-                if isinstance(callback, ResumableReduceLROnPlateau):
-                    # Checkpoints written before the schedule was saved restart its count.
-                    callback.restored = state.get("schedule")
-                else:
-                    callback.restored = state["stopping"]
-                    callback.restored_weights = best_weights
+            if stopping is not None:
+                stopping.restored = state["stopping"]
+                stopping.restored_weights = best_weights
+            if schedule is not None:
+                # Checkpoints written before the schedule was saved restart its count.
+                schedule.restored = state.get("schedule")
         else:
             model = _build_model(self.hidden, self.seed, self._model_kwargs(fit_part))
             model.compile(autoencoder_optimizer=paper_adam(self.learning_rate))
         extra = list(callbacks or [])
         checkpoint = None
         if checkpoint_dir is not None:
-            schedule = [c for c in stopping if isinstance(c, ResumableReduceLROnPlateau)]
-            checkpoint = TrainingCheckpoint(
-                checkpoint_dir, (stopping or [None])[0], history, (schedule or [None])[0]
-            )
+            checkpoint = TrainingCheckpoint(checkpoint_dir, stopping, history, schedule)
             extra.insert(0, checkpoint)
         self.interrupted = False
         try:
@@ -448,14 +444,14 @@ class Recommender(EvaluatedModel):
                 epochs=self.epochs,
                 batch_size=self.batch_size,
                 validation_data=validation_data,
-                callbacks=stopping + extra,
+                callbacks=[c for c in (stopping, schedule) if c is not None] + extra,
                 verbose=verbose,
                 initial_epoch=initial_epoch,
             )
             new = result.history
         except KeyboardInterrupt:
             self.interrupted = True
-            best = stopping[0].best_weights if stopping else None
+            best = None if stopping is None else stopping.best_weights
             if best is not None:  # keep the best epoch so far, as early stopping would
                 model.set_weights(best)
             if checkpoint is not None:  # it holds every finished epoch, resumed ones included
@@ -482,9 +478,12 @@ class Recommender(EvaluatedModel):
         )
 
     def _validation_split(self, train):
-        """`(fit_part, validation_data, callbacks)` for training with or without validation."""
+        """`(fit_part, validation_data, stopping, schedule)`; without validation, no callbacks.
+
+        `schedule` is the learning-rate callback, `None` for a constant rate.
+        """
         if not self.validation_fraction:
-            return train, None, []
+            return train, None, None, None
         fit_part, held_out = train.random_split(self.validation_fraction, seed=self.seed)
         rows = fit_part.to_item_user_csr()
         # Validation inputs are the training rows; the targets are the held-out ratings.
@@ -492,15 +491,13 @@ class Recommender(EvaluatedModel):
         stopping = ResumableEarlyStopping(
             monitor=MONITOR, mode="min", patience=self.patience, restore_best_weights=True
         )
-        schedule = []
+        schedule = None
         if self.lr_patience is not None:
             # `model.optimizer` is the optimizer group: its learning rate is the autoencoder's.
-            schedule.append(
-                ResumableReduceLROnPlateau(
-                    monitor=MONITOR, mode="min", factor=self.lr_factor, patience=self.lr_patience
-                )
+            schedule = ResumableReduceLROnPlateau(
+                monitor=MONITOR, mode="min", factor=self.lr_factor, patience=self.lr_patience
             )
-        return fit_part, validation_data, [stopping, *schedule]
+        return fit_part, validation_data, stopping, schedule
 
     def _set_state(self, model, train):
         """Store the model and training data, then build the scorers (no score matrix)."""
