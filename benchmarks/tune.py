@@ -172,6 +172,11 @@ def main(argv=None):
             row = score(setting, fit_part, val_part, seed)
             print(json.dumps(row), flush=True)
             same = (row["setting"], row["defaults"], row["seed"])
+            # Re-read the file: a run beside this one may have added rows since it began.
+            if path.exists():
+                saved = json.loads(path.read_text())
+                result["rows"] = saved["rows"]
+                result["commands"] = list(dict.fromkeys(saved["commands"] + [command]))
             result["rows"] = [
                 r
                 for r in result["rows"]

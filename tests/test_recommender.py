@@ -425,9 +425,17 @@ def synthetic_ratings(n_users=30, n_items=40, density=0.3, seed=0):
     )
 
 
-def test_real_model_fits_saves_and_loads_identically(tmp_path):
+@pytest.mark.parametrize("model_kwargs", [None, {"encoder_units": [6]}])
+def test_real_model_fits_saves_and_loads_identically(tmp_path, model_kwargs):
     frame = synthetic_ratings()
-    rec = Recommender(hidden=8, epochs=3, batch_size=16, validation_fraction=0.2, patience=1)
+    rec = Recommender(
+        hidden=8,
+        epochs=3,
+        batch_size=16,
+        validation_fraction=0.2,
+        patience=1,
+        model_kwargs=model_kwargs,
+    )
     rec.fit(frame, verbose=0)
     assert {"loss", "mae", "rmse", "val_mae"} <= set(rec.history)
     rec.metadata = {"data": "synthetic"}
@@ -440,6 +448,7 @@ def test_real_model_fits_saves_and_loads_identically(tmp_path):
     np.testing.assert_array_equal(loaded.score_users(np.arange(30)), rec.score_users(np.arange(30)))
     pd.testing.assert_frame_equal(loaded.recommend(users, k=3), rec.recommend(users, k=3))
     assert loaded.get_config() == rec.get_config()
+    assert loaded.model.encoder_units == tuple((model_kwargs or {}).get("encoder_units", ()))
     assert (loaded.metadata, loaded.history) == (rec.metadata, rec.history)
     state = json.loads((tmp_path / "rec" / "recommender.json").read_text())
     assert state["id_maps"]["user_ids"] == rec.train.user_ids.tolist()

@@ -93,3 +93,24 @@ def test_a_setting_on_other_defaults_is_another_row_and_render_rewrites_the_mark
     assert tune.current_defaults() == (
         "hidden 300, batch 128, sum error, l2 5, input_dropout 0.5, lr_patience 5, epochs 150"
     )
+
+
+def test_rows_another_run_writes_meanwhile_are_kept(tune, tmp_path, monkeypatch):
+    out = tmp_path / "tune.json"
+    other = {**row({"l2": 9.0}, 0, 0.69), "defaults": tune.current_defaults()}
+    other_command = "python benchmarks/tune.py --settings other"
+
+    def score(setting, fit_part, val_part, seed):
+        # While this run fits, a run beside it records its own row.
+        saved = json.loads(out.read_text()) if out.exists() else {"rows": [], "commands": []}
+        saved["rows"].append(other)
+        saved["commands"].append(other_command)
+        out.write_text(json.dumps(saved))
+        return {**row(setting, seed, 0.70), "defaults": tune.current_defaults()}
+
+    monkeypatch.setattr(tune, "score", score)
+    monkeypatch.setattr(tune, "validation_slice", lambda data, seed: (None, None))
+    tune.main(["--data", "ml-100k", "--out", str(out), "--settings", '{"l2": 1.0}'])
+    result = json.loads(out.read_text())
+    assert sorted(r["setting"]["l2"] for r in result["rows"]) == [1.0, 9.0]
+    assert other_command in result["commands"] and len(result["commands"]) == 2

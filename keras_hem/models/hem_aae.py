@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import numbers
+from collections.abc import Sequence
 from typing import Any
 
 import keras
@@ -65,11 +66,12 @@ class HEMAAE(AdversarialAutoencoder):
     discriminator tells (anchor, positive) code pairs from (anchor, generated) pairs (eqs
     10-12). See `AdversarialAutoencoder` for the training step.
 
-    The networks are the paper's single-layer ones: encoder `Dense(hidden, activation)`,
-    decoder `Dense(n_users, output_activation)`, discriminator `Dense(hidden, activation)`
-    then one logit. `fit` accepts an items x users NumPy array, a `scipy.sparse` matrix
-    (densified one batch at a time), a `keras_hem.data.RatingMatrix`, or a `tf.data.Dataset`
-    of rows; the first fit adapts the labeler to the training ratings.
+    The networks are the paper's single-layer ones unless `encoder_units` adds layers:
+    encoder `Dense(hidden, activation)`, decoder `Dense(n_users, output_activation)`,
+    discriminator `Dense(hidden, activation)` then one logit. `fit` accepts an items x users
+    NumPy array, a `scipy.sparse` matrix (densified one batch at a time), a
+    `keras_hem.data.RatingMatrix`, or a `tf.data.Dataset` of rows; the first fit adapts the
+    labeler to the training ratings.
 
     Args:
         hidden: code size. The default, 300, was chosen by nested validation on
@@ -136,6 +138,10 @@ class HEMAAE(AdversarialAutoencoder):
             ratings it was not shown; evaluation and prediction see every rating. 0.5
             (default) was chosen on validation slices of MovieLens-100K and -1M (see the
             docs); 0 is the paper's model (`from_preset("paper")`).
+        encoder_units: widths of encoder layers before the code layer (`Dense(units,
+            activation)` each), e.g. `(500,)` for a two-layer encoder `n -> 500 -> hidden`.
+            `()` (default) is the paper's one-layer encoder. Only the first layer reads the
+            ratings, so sparse batches stay sparse; `l2` covers every encoder kernel.
         output_bias_init: `"zeros"` (default; the tables in the docs were measured with it) or
             `"mean"`: the first `fit` starts the decoder's bias at the mean training rating,
             so Adam need not walk it there from 0 (on ML-100K's validation slice: MAE 0.7168
@@ -189,9 +195,11 @@ class HEMAAE(AdversarialAutoencoder):
         batch_format: str = "auto",
         reconstruction_reduction: str = "sum",
         input_dropout: float = 0.5,
+        encoder_units: Sequence[int] = (),
         **kwargs,
     ):
         check_choice("batch_format", batch_format, BATCH_FORMATS)
+        encoder_units = _check_units("encoder_units", encoder_units)
         if not (
             isinstance(input_dropout, numbers.Real)
             and not isinstance(input_dropout, bool)
@@ -266,6 +274,7 @@ class HEMAAE(AdversarialAutoencoder):
         self.custom_miner = miner is not None
         self.batch_format = batch_format
         self.input_dropout = float(input_dropout)
+        self.encoder_units = encoder_units
         self.observation_decoder = None
         self._dropout_seed = None
 
@@ -273,8 +282,15 @@ class HEMAAE(AdversarialAutoencoder):
         n = input_shape[-1]
         if self.output_activation == "sigmoid" and self.rating_scale is None:
             raise ValueError("output_activation='sigmoid' needs `rating_scale`; fit sets it.")
+        # The code layer keeps seed offset 0 whatever comes before it, so that the one-layer
+        # model draws the weights it always did; the extra layers take offsets from 10.
+        extra = [
+            self._dense(units, self.activation, 10 + i)
+            for i, units in enumerate(self.encoder_units)
+        ]
         self.encoder = keras.Sequential(
-            [keras.Input((n,)), self._dense(self.hidden, self.activation, 0)], name="encoder"
+            [keras.Input((n,)), *extra, self._dense(self.hidden, self.activation, 0)],
+            name="encoder",
         )
         decoder_layers = [keras.Input((self.hidden,))]
         if self.output_activation == "sigmoid":
@@ -389,13 +405,17 @@ class HEMAAE(AdversarialAutoencoder):
             x = self._drop_ratings(x)
         if not is_sparse_batch(x):
             return super()._encode(x, training)
-        # The encoder's Dense layer as a sparse product: sum of kernel rows weighted by ratings.
-        layer = self.encoder.layers[0]
-        dtype = layer.compute_dtype
+        # The encoder's first Dense layer as a sparse product: sum of kernel rows weighted by
+        # ratings; the layers after it see dense (rows, units) blocks.
+        first, *rest = self.encoder.layers
+        dtype = first.compute_dtype
         n_rows = ops.shape(x["row_counts"])[0]
-        kernel = ops.cast(layer.kernel, dtype)
+        kernel = ops.cast(first.kernel, dtype)
         product = sparse_dense_matmul(x["row_ids"], x["columns"], x["values"], kernel, n_rows)
-        return layer.activation(product + ops.cast(layer.bias, dtype))
+        codes = first.activation(product + ops.cast(first.bias, dtype))
+        for layer in rest:
+            codes = layer(codes, training=training)
+        return codes
 
     def _drop_ratings(self, x):
         """The input with each rating zeroed with probability `input_dropout` (denoising).
@@ -780,6 +800,7 @@ class HEMAAE(AdversarialAutoencoder):
             ranking_trains_encoder=self.ranking_trains_encoder,
             batch_format=self.batch_format,
             input_dropout=self.input_dropout,
+            encoder_units=list(self.encoder_units),
         )
         if self.custom_miner:
             config["miner"] = keras.saving.serialize_keras_object(self.miner)
@@ -819,6 +840,15 @@ class HEMAAE(AdversarialAutoencoder):
         if config.get("miner") is not None:
             config["miner"] = keras.saving.deserialize_keras_object(config["miner"])
         return cls(**config)
+
+
+def _check_units(name, units):
+    """`units` as a tuple of positive ints (layer widths), or a ValueError naming it."""
+    if isinstance(units, (str, bytes)) or not isinstance(units, (Sequence, np.ndarray)):
+        raise ValueError(
+            f"`{name}` must be a sequence of positive integers (layer widths), got {units!r}."
+        )
+    return tuple(check_integer(f"{name}[{i}]", u, minimum=1) for i, u in enumerate(units))
 
 
 def _validate_ratings(data, name):

@@ -282,6 +282,10 @@ def test_wrong_width_after_building():
         ({"input_dropout": 1.0}, r"in \[0, 1\), got input_dropout=1.0"),
         ({"input_dropout": -0.1}, "input_dropout=-0.1"),
         ({"input_dropout": True}, "input_dropout=True"),
+        ({"encoder_units": 500}, "sequence of positive integers .*got 500"),
+        ({"encoder_units": "500"}, "sequence of positive integers .*got '500'"),
+        ({"encoder_units": (500, 0)}, r"encoder_units\[1\]=0"),
+        ({"encoder_units": (2.5,)}, r"encoder_units\[0\]=2.5"),
     ],
 )
 def test_rejects_bad_arguments(kwargs, match):
@@ -518,3 +522,31 @@ def test_input_dropout_trains_reproducibly_predicts_every_rating_and_saves(tmp_p
         keras.ops.convert_to_numpy(fits[0]._dropout_seed.state),
     )
     assert keras.ops.convert_to_numpy(loaded_state)[1] > 0
+
+
+def sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def test_encoder_units_add_layers_before_the_code_layer_and_save(tmp_path):
+    ratings = low_rank_ratings(n_items=40, n_users=30, seed=19)
+    one = small_model(input_dropout=0.0)
+    two = small_model(input_dropout=0.0, encoder_units=[12])
+    for model in (one, two):
+        model.fit(ratings, epochs=1, batch_size=16, verbose=0)
+    assert [tuple(layer.kernel.shape) for layer in two.encoder.layers] == [(30, 12), (12, 16)]
+    assert [tuple(layer.kernel.shape) for layer in one.encoder.layers] == [(30, 16)]
+    # The codes are the two sigmoid layers, one after the other (a NumPy forward pass).
+    (w1, b1), (w2, b2) = [(np.asarray(d.kernel), np.asarray(d.bias)) for d in two.encoder.layers]
+    expected = sigmoid(sigmoid(ratings @ w1 + b1) @ w2 + b2)
+    np.testing.assert_allclose(two.encode(ratings), expected, rtol=1e-5, atol=1e-6)
+    # l2 covers every encoder kernel and the decoder's.
+    kernels = [d.kernel for d in two.encoder.layers] + [two.decoder.layers[0].kernel]
+    penalty = two.l2 / 2 * sum(float(np.sum(np.square(np.asarray(k)))) for k in kernels)
+    np.testing.assert_allclose(float(two._kernel_penalty()), penalty, rtol=1e-5)
+    two.save(tmp_path / "two.keras")
+    loaded = keras.models.load_model(tmp_path / "two.keras")
+    assert loaded.encoder_units == (12,) and loaded.get_config()["encoder_units"] == [12]
+    np.testing.assert_array_equal(
+        loaded.predict(ratings, verbose=0), two.predict(ratings, verbose=0)
+    )

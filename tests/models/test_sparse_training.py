@@ -32,15 +32,23 @@ def trained(batch_format, ratings, validation=None, learning_rate=0.01, **kwargs
 
 
 @pytest.mark.parametrize(
-    "output_activation, reduction",
-    [("identity", "mean"), ("sigmoid", "mean"), ("identity", "sum")],
+    "output_activation, reduction, encoder_units",
+    [
+        ("identity", "mean", ()),
+        ("sigmoid", "mean", ()),
+        ("identity", "sum", ()),
+        ("identity", "sum", (12,)),  # a two-layer encoder: only its first layer is sparse
+    ],
 )
-def test_sparse_and_dense_batches_give_the_same_losses_and_weights(output_activation, reduction):
+def test_sparse_and_dense_batches_give_the_same_losses_and_weights(
+    output_activation, reduction, encoder_units
+):
     ratings = low_rank_ratings(n_items=90, n_users=70, density=0.1, seed=0)
     held_out = low_rank_ratings(n_items=90, n_users=70, density=0.05, seed=1)
     options = {
         "output_activation": output_activation,
         "reconstruction_reduction": reduction,
+        "encoder_units": encoder_units,
         # A summed loss has gradients ~ a batch's ratings (~200 here) times larger.
         "learning_rate": 0.01 if reduction == "mean" else 5e-5,
     }
