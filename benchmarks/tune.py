@@ -154,36 +154,47 @@ def markdown(result):
     return "\n".join(lines) + "\n"
 
 
+def load(path):
+    """The results file's contents (empty before the first run)."""
+    return json.loads(path.read_text()) if path.exists() else {"rows": [], "commands": []}
+
+
+def record(path, row, command, header):
+    """Add `row` (replacing its setting's row for that seed) and `command` to the results file.
+
+    The file is read afresh at every write, so that a run beside this one keeps its rows.
+    """
+    result = load(path)
+    result.update(header)
+    result["commands"] = [c for c in result["commands"] if c != command] + [command]
+    same = (row["setting"], row["defaults"], row["seed"])
+    result["rows"] = [
+        r
+        for r in result["rows"]
+        if (r["setting"], r.get("defaults", EARLIER_DEFAULTS), r["seed"]) != same
+    ] + [row]
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    path.with_suffix(".md").write_text(markdown(result))
+    return result
+
+
 def main(argv=None):
     args = parse_args(argv)
     path = RESULTS / f"tune_{args.data}.json" if args.out is None else Path(args.out)
-    result = json.loads(path.read_text()) if path.exists() else {"rows": [], "commands": []}
+    result = load(path)  # a malformed file fails here, before any fit
     if args.render:
         result.setdefault("data", args.data)
         path.with_suffix(".md").write_text(markdown(result))
         return result
-    result.update(data=args.data, protocol=PROTOCOL, machine=machine())
+    header = {"data": args.data, "protocol": PROTOCOL, "machine": machine()}
     command = portable(command_line(argv, script="tune.py"))
-    result["commands"] = [c for c in result["commands"] if c != command] + [command]
     settings = [json.loads(s) for s in args.settings]
     for seed in args.seeds:
         fit_part, val_part = validation_slice(args.data, seed=seed)
         for setting in settings:
             row = score(setting, fit_part, val_part, seed)
             print(json.dumps(row), flush=True)
-            same = (row["setting"], row["defaults"], row["seed"])
-            # Re-read the file: a run beside this one may have added rows since it began.
-            if path.exists():
-                saved = json.loads(path.read_text())
-                result["rows"] = saved["rows"]
-                result["commands"] = list(dict.fromkeys(saved["commands"] + [command]))
-            result["rows"] = [
-                r
-                for r in result["rows"]
-                if (r["setting"], r.get("defaults", EARLIER_DEFAULTS), r["seed"]) != same
-            ] + [row]
-            path.write_text(json.dumps(result, indent=2) + "\n")
-            path.with_suffix(".md").write_text(markdown(result))
+            result = record(path, row, command, header)
     return result
 
 

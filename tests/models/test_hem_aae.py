@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from backend import requires_tensorflow
+from scipy.special import expit
 
 from keras_hem import HEMAAE, RatingMatrix
 from keras_hem.datasets.synthetic import low_rank_ratings
@@ -524,10 +525,6 @@ def test_input_dropout_trains_reproducibly_predicts_every_rating_and_saves(tmp_p
     assert keras.ops.convert_to_numpy(loaded_state)[1] > 0
 
 
-def sigmoid(x):
-    return 1 / (1 + np.exp(-x))
-
-
 def test_encoder_units_add_layers_before_the_code_layer_and_save(tmp_path):
     ratings = low_rank_ratings(n_items=40, n_users=30, seed=19)
     one = small_model(input_dropout=0.0)
@@ -538,7 +535,7 @@ def test_encoder_units_add_layers_before_the_code_layer_and_save(tmp_path):
     assert [tuple(layer.kernel.shape) for layer in one.encoder.layers] == [(30, 16)]
     # The codes are the two sigmoid layers, one after the other (a NumPy forward pass).
     (w1, b1), (w2, b2) = [(np.asarray(d.kernel), np.asarray(d.bias)) for d in two.encoder.layers]
-    expected = sigmoid(sigmoid(ratings @ w1 + b1) @ w2 + b2)
+    expected = expit(expit(ratings @ w1 + b1) @ w2 + b2)
     np.testing.assert_allclose(two.encode(ratings), expected, rtol=1e-5, atol=1e-6)
     # l2 covers every encoder kernel and the decoder's.
     kernels = [d.kernel for d in two.encoder.layers] + [two.decoder.layers[0].kernel]
