@@ -2,7 +2,8 @@
 
     python benchmarks/bench_scale.py [--shapes ml-1m ml-10m ml-25m] [--rounds 3] \
         [--steps 12] [--dense-steps 3] [--hidden 400] [--batch 256] \
-        [--parts epoch pipeline] [--merge] [--out benchmarks/results/scale.json] \
+        [--parts epoch pipeline] [--pipeline-format auto] [--merge] \
+        [--out benchmarks/results/scale.json] \
         [--plot docs/img/scale_epoch_time.png]
     python benchmarks/bench_scale.py --smoke   # tiny shapes, for the test
 
@@ -31,7 +32,11 @@ count against the next):
   `Recommender(hidden, epochs=1, batch_size, seed=0).fit(table)` (one epoch with its 10%
   validation slice; `batch_format` left at `"auto"`), then `recommend(every user, k=10)`, then
   `predict` of 1,000,000 random (user, item) pairs, from a ratings table. The peak includes
-  the interpreter, TensorFlow and the table itself (`rss_before_fit_gb`).
+  the interpreter, TensorFlow and the table itself (`rss_before_fit_gb`); the peak after
+  `fit` (`fit_peak_rss_gb`) is recorded too. `--pipeline-format dense|sparse` forces
+  `HEMAAE(batch_format=...)` (sparse: with `head_weight=0`, as a head needs dense batches)
+  and stores the run under its own key (`"ml-10m, dense batches"`) beside the auto one;
+  `--pipeline-hidden` / `--pipeline-batch` likewise (e.g. the `Recommender` defaults).
 
 `--parts` runs one kind only; with `--merge` the results file keeps what it holds for the
 others (so that the timings can run on an idle machine and the memory runs beside other
@@ -77,6 +82,18 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--parts", nargs="+", choices=("epoch", "pipeline"), default=["epoch", "pipeline"]
+    )
+    parser.add_argument(
+        "--pipeline-format",
+        choices=("auto", "dense", "sparse"),
+        default="auto",
+        help="HEMAAE batch_format of the pipeline part (other than auto: a row of its own)",
+    )
+    parser.add_argument(
+        "--pipeline-hidden", type=int, help="hidden of the pipeline part (default: --hidden)"
+    )
+    parser.add_argument(
+        "--pipeline-batch", type=int, help="batch of the pipeline part (default: --batch)"
     )
     parser.add_argument(
         "--merge", action="store_true", help="keep the other parts' results of --out"
@@ -201,9 +218,16 @@ def pipeline_worker(args, shape):
     before = peak_rss_gb()
     timings = {}
     start = time.perf_counter()
-    rec = Recommender(hidden=args.hidden, epochs=1, batch_size=args.batch, seed=0)
+    settings = {}
+    if args.pipeline_format != "auto":
+        settings["model_kwargs"] = {"batch_format": args.pipeline_format}
+    if args.pipeline_format == "sparse":
+        settings["head_weight"] = 0.0  # a ranking head needs dense batches
+    hidden, batch = args.pipeline_hidden or args.hidden, args.pipeline_batch or args.batch
+    rec = Recommender(hidden=hidden, epochs=1, batch_size=batch, seed=0, **settings)
     rec.fit(table, verbose=0)
     timings["fit_seconds"] = time.perf_counter() - start
+    fit_peak = peak_rss_gb()
     user_ids = np.unique(table["user"].to_numpy())
     start = time.perf_counter()
     top = rec.recommend(user_ids, k=10)
@@ -215,10 +239,13 @@ def pipeline_worker(args, shape):
     timings["predict_1m_seconds"] = time.perf_counter() - start
     return {
         "shape": shape,
+        "hidden": hidden,
+        "batch": batch,
         "batch_format": (
             "sparse" if rec.model.uses_sparse_batches(rec.train.to_item_user_csr()) else "dense"
         ),
         "rss_before_fit_gb": before,
+        "fit_peak_rss_gb": fit_peak,
         "peak_rss_gb": peak_rss_gb(),
         "recommended_rows": len(top),
         "predicted": int(np.isfinite(predicted).sum()),
@@ -256,13 +283,34 @@ def worker_argv(args):
         str(args.batch),
         "--large-batch",
         str(args.large_batch),
+        "--pipeline-format",
+        args.pipeline_format,
     ]
+    for flag, value in (
+        ("--pipeline-hidden", args.pipeline_hidden),
+        ("--pipeline-batch", args.pipeline_batch),
+    ):
+        if value is not None:
+            argv += [flag, str(value)]
     return argv + (["--smoke"] if args.smoke else [])
 
 
 def command_line(argv):
     shown = list(sys.argv[1:] if argv is None else argv)
     return "python benchmarks/bench_scale.py" + "".join(f" {a}" for a in shown)
+
+
+def pipeline_key(shape, args):
+    """The results key of a pipeline run: the shape, plus what differs from the epoch part's
+    settings (a forced batch format, `--pipeline-hidden`, `--pipeline-batch`)."""
+    parts = [shape]
+    if args.pipeline_format != "auto":
+        parts.append(f"{args.pipeline_format} batches")
+    if args.pipeline_hidden is not None:
+        parts.append(f"hidden {args.pipeline_hidden}")
+    if args.pipeline_batch is not None:
+        parts.append(f"batch {args.pipeline_batch}")
+    return ", ".join(parts)
 
 
 def linear_check(epochs):
@@ -293,10 +341,32 @@ def markdown(result):
             f"| {epoch['dense_over_sparse_step']['median']:.2f}x "
             f"| {large} | {rss} | {pipe['batch_format'] if pipe else '-'} |"
         )
+    lines += pipeline_breakdown(result)
     ratio = result.get("epoch_ratio_25m_10m")
     if ratio is not None:
         lines.append(f"\nEpoch ratio ML-25M / ML-10M shape (sparse): {ratio:.2f}")
     return "\n".join(lines)
+
+
+def pipeline_breakdown(result):
+    """Table lines of the pipeline runs that recorded their peak after `fit`: where it goes."""
+    rows = [(key, pipe) for key, pipe in result["pipeline"].items() if "fit_peak_rss_gb" in pipe]
+    if not rows:
+        return []
+    lines = [
+        "\n| pipeline run | hidden | batch | batches | before fit (GB) | peak after fit (GB) "
+        "| peak, whole pipeline (GB) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for key, pipe in rows:
+        # Runs recorded before hidden / batch were stored used the epoch part's settings.
+        hidden, batch = pipe.get("hidden", result["hidden"]), pipe.get("batch", result["batch"])
+        lines.append(
+            f"| {key} | {hidden} | {batch} | {pipe['batch_format']} "
+            f"| {pipe['rss_before_fit_gb']:.2f} "
+            f"| {pipe['fit_peak_rss_gb']:.2f} | {pipe['peak_rss_gb']:.2f} |"
+        )
+    return lines
 
 
 def plot(result, path):
@@ -356,7 +426,8 @@ def main(argv=None):
     for shape in args.shapes:
         for part in args.parts:
             print(f"{shape}: {part}", flush=True)
-            result[part][shape] = run_worker(part, shape, worker_argv(args))
+            key = pipeline_key(shape, args) if part == "pipeline" else shape
+            result[part][key] = run_worker(part, shape, worker_argv(args))
     result["epoch_ratio_25m_10m"] = linear_check(result["epoch"])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

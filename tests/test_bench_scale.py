@@ -39,3 +39,13 @@ def test_smoke_run_writes_results_table_and_plot(tmp_path):
     table = out.with_suffix(".md").read_text()
     assert "| tiny-a | 5,000 |" in table and "--smoke" in table
     assert (tmp_path / "scale.png").stat().st_size > 0
+    assert pipeline["fit_peak_rss_gb"] <= pipeline["peak_rss_gb"]
+    assert "| tiny-a | 16 | 64 | dense |" in table  # the memory breakdown
+
+    # A forced batch format is a row of its own, beside the auto one.
+    forced = [*command, "--parts", "pipeline", "--merge", "--pipeline-format", "sparse"]
+    subprocess.run(forced, check=True, capture_output=True, text=True, timeout=900)
+    result = json.loads(out.read_text())
+    assert result["pipeline"]["tiny-a"] == pipeline
+    assert result["pipeline"]["tiny-a, sparse batches"]["batch_format"] == "sparse"
+    assert "| tiny-a, sparse batches | 16 | 64 | sparse |" in out.with_suffix(".md").read_text()

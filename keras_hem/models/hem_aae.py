@@ -116,7 +116,9 @@ class HEMAAE(AdversarialAutoencoder):
             observed entries only (`keras_hem.data.pipeline.SparseRowBatches`): the encoder
             is a sparse product and the decoder is evaluated at the observed entries alone,
             which is all that eq 9 needs, so a step costs O(ratings x hidden) instead of
-            O(rows x n x hidden). Same losses and gradients. `"auto"` (default) picks sparse
+            O(rows x n x hidden); its memory is a few arrays of ratings-in-the-batch x
+            hidden floats (smaller batches of popular items need less). Same losses and
+            gradients. `"auto"` (default) picks sparse
             below `SPARSE_DENSITY` (1.5%) observed entries, where it is the faster (measured),
             unless the model has a ranking head
             (which scores every entry) or runs under a multi-device `keras.distribution`
