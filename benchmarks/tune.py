@@ -8,7 +8,9 @@ the test part of the main tables; the test part is never read here. The training
 split again 90/10 (seed s): each setting is a `Recommender(seed=s, ranking="ratings", ...)`
 fitted on the 90% (which carves its own early-stopping slice from it) and scored on the 10%.
 Keys `hidden`, `epochs`, `batch_size`, `patience`, `learning_rate`, `lr_patience`,
-`lr_factor` and `validation_fraction` go to `Recommender`, every other key to `HEMAAE`. Every
+`lr_factor` and `validation_fraction` go to `Recommender`, every other key to `HEMAAE`; key
+`ensemble` lists further settings (each on top of the defaults), fitted with seeds s + 1000,
+s + 2000, ..., whose predicted ratings are averaged with the setting's own. Every
 setting tried is kept in the results file with its seed, validation MAE and RMSE, epochs run,
 best epoch and fit time; the markdown beside it ranks the settings by their mean validation
 MAE and names each seed's own winner (the choice that split's test part may be used to
@@ -76,14 +78,34 @@ def split_settings(setting):
     return outer, inner
 
 
-def score(setting, fit_part, val_part, seed):
+class Averaged:
+    """Recommenders whose predicted ratings are averaged (an ensemble); ranks as the first."""
+
+    def __init__(self, members):
+        self.members = members
+
+    def predict(self, users, items):
+        return np.mean([m.predict(users, items) for m in self.members], axis=0)
+
+    def score_users(self, user_indices):
+        return self.members[0].score_users(user_indices)
+
+
+def fitted(setting, fit_part, seed):
     outer, inner = split_settings(setting)
     keras.utils.set_random_seed(seed)
-    start = time.perf_counter()
     rec = Recommender(seed=seed, ranking="ratings", model_kwargs=inner, **outer)
-    rec.fit(fit_part, verbose=0)
+    return rec.fit(fit_part, verbose=0)
+
+
+def score(setting, fit_part, val_part, seed):
+    members = setting.get("ensemble", [])
+    start = time.perf_counter()
+    rec = fitted({k: v for k, v in setting.items() if k != "ensemble"}, fit_part, seed)
+    others = [fitted(m, fit_part, seed + 1000 * (k + 1)) for k, m in enumerate(members)]
     seconds = time.perf_counter() - start
-    metrics = evaluate(rec, fit_part, val_part, ks=(10,), thresholds=(None,)).iloc[0]
+    model = Averaged([rec, *others]) if others else rec
+    metrics = evaluate(model, fit_part, val_part, ks=(10,), thresholds=(None,)).iloc[0]
     val_mae = rec.history.get("val_mae", [])
     return {
         "setting": setting,
@@ -92,6 +114,7 @@ def score(setting, fit_part, val_part, seed):
         "val_MAE": float(metrics["MAE"]),
         "val_RMSE": float(metrics["RMSE"]),
         "epochs": len(rec.history["loss"]),
+        **({"member_epochs": [len(m.history["loss"]) for m in others]} if others else {}),
         "best_epoch": int(np.argmin(val_mae)) + 1 if val_mae else None,
         "train_seconds": seconds,
     }

@@ -3,9 +3,12 @@
 import baselines
 import numpy as np
 import pytest
+from backend import backend_independent
 
 from keras_hem.data import RatingMatrix
 from keras_hem.evaluation import evaluate
+
+pytestmark = backend_independent
 
 
 def _tiny():

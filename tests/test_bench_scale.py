@@ -5,7 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from backend import once_per_suite
+from backend import backend_independent, once_per_suite
+
+pytestmark = backend_independent
 
 REPO = Path(__file__).resolve().parents[1]
 

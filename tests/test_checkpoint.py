@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from backend import once_per_suite
+from backend import backend_independent, once_per_suite
 
 from keras_hem import cli
 from keras_hem.checkpoint import resume_state
@@ -110,6 +110,7 @@ def test_resume_needs_a_checkpoint_and_the_same_model(tmp_path):
         recommender().fit(data, checkpoint_dir=tmp_path, resume=True, verbose=0)
 
 
+@backend_independent
 def test_cli_ctrl_c_then_resume(tmp_path, monkeypatch, capsys):
     path = tmp_path / "ratings.csv"
     ratings_frame().to_csv(path, index=False)

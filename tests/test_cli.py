@@ -3,9 +3,12 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from backend import backend_independent
 
 from keras_hem.cli import main
 from keras_hem.recommender import Recommender
+
+pytestmark = backend_independent
 
 METRIC_KEYS = {"MAE", "RMSE", "P@3", "P@5", "P@10", "NDCG@3", "NDCG@5", "NDCG@10", "train_time_s"}
 

@@ -9,9 +9,11 @@ import subprocess
 import sys
 
 import pytest
-from backend import once_per_suite
+from backend import backend_independent, once_per_suite
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+pytestmark = backend_independent
 
 # The console script's name in argv[0] makes the package defer its Keras imports, as there.
 COMMAND = "import sys; sys.argv[0] = 'keras-hem'; from keras_hem.cli import main; sys.exit(main())"

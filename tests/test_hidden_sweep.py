@@ -6,6 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from backend import backend_independent
+
+pytestmark = backend_independent
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 

@@ -3,6 +3,9 @@
 import sys
 
 import pytest
+from backend import backend_independent
+
+pytestmark = backend_independent
 
 
 @pytest.fixture

@@ -5,9 +5,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from backend import backend_independent
 
 from keras_hem import HEMAAE
 from keras_hem.recommender import Recommender
+
+pytestmark = backend_independent
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from backend import backend_independent
+
+pytestmark = backend_independent
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -114,3 +117,38 @@ def test_rows_another_run_writes_meanwhile_are_kept(tune, tmp_path, monkeypatch)
     result = json.loads(out.read_text())
     assert sorted(r["setting"]["l2"] for r in result["rows"]) == [1.0, 9.0]
     assert other_command in result["commands"] and len(result["commands"]) == 2
+
+
+def test_an_ensemble_averages_its_members_predictions_and_ranks_as_the_first(tune):
+    class Constant:
+        def __init__(self, value):
+            self.value = value
+
+        def predict(self, users, items):
+            return np.full(len(users), self.value)
+
+        def score_users(self, user_indices):
+            return np.full((len(user_indices), 3), self.value)
+
+    model = tune.Averaged([Constant(3.0), Constant(4.0), Constant(5.0)])
+    np.testing.assert_array_equal(model.predict([0, 1], [0, 0]), [4.0, 4.0])
+    np.testing.assert_array_equal(model.score_users([0]), [[3.0, 3.0, 3.0]])
+
+
+@pytest.mark.slow
+def test_an_ensemble_setting_scores_the_mean_of_its_fits(tune, movielens_dir, monkeypatch):
+    import harness
+
+    fit_part, val_part = harness.validation_slice("ml-100k", seed=0)
+    base = {"hidden": 8, "epochs": 2, "learning_rate": 0.01}  # members that differ
+    user = {**base, "orientation": "user"}
+    row = tune.score({**base, "ensemble": [user]}, fit_part, val_part, seed=0)
+    assert row["member_epochs"] == [2]
+    first, second = tune.fitted(base, fit_part, 0), tune.fitted(user, fit_part, 1000)
+    assert second.model.orientation == "user"
+    frame = val_part.to_dataframe()
+    users, items, truth = (frame[c].to_numpy() for c in ("user", "item", "rating"))
+    one, two = first.predict(users, items), second.predict(users, items)
+    assert np.abs(one - two).mean() > 0.1
+    assert row["val_MAE"] == pytest.approx(np.mean(np.abs((one + two) / 2 - truth)), rel=1e-5)
+    assert "member_epochs" not in tune.score(base, fit_part, val_part, seed=0)

@@ -11,7 +11,7 @@ release ("L2", "squared-L2", "angular", or a callable).
 import keras
 import numpy as np
 import pytest
-from backend import value_and_gradient, xla
+from backend import BACKEND, value_and_gradient, xla
 
 from keras_hem.losses import TripletLoss
 from keras_hem.mining import TripletHardMiner, pairwise_distances
@@ -113,8 +113,13 @@ def tfa_loss(case, kind):
     return TripletLoss.from_tfa(kind, case["margin"], case["soft"], case["metric"])
 
 
+# The cases check the semantics (TFA's), which do not depend on the backend; JAX compiles each
+# new shape eagerly, so its pass runs the first third of them.
+REFERENCE_CASES = 120 if BACKEND == "tensorflow" else 40
+
+
 @pytest.mark.parametrize("kind", ["hard", "semi_hard"])
-@pytest.mark.parametrize("seed", range(120))
+@pytest.mark.parametrize("seed", range(REFERENCE_CASES))
 def test_matches_tfa_reference(seed, kind):
     case = random_case(seed, kind)
     value = float(tfa_loss(case, kind)(case["labels"], case["x"]))
