@@ -5,14 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from backend import backend_independent, once_per_suite
+from backend import backend_independent
 
 pytestmark = backend_independent
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-@once_per_suite
 def test_smoke_run_writes_results_table_and_plot(tmp_path):
     out = tmp_path / "scale.json"
     command = [

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from backend import backend_independent, once_per_suite
+from backend import backend_independent
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -75,8 +75,8 @@ def malformed_csv(rows, defect, garbage, sep, factor=1.0):
     return text.encode()
 
 
+# The command fails before it imports a backend: the backend is irrelevant.
 @pytest.mark.slow
-@once_per_suite  # the command fails before it imports a backend: the backend is irrelevant
 @settings(max_examples=12, deadline=None)
 @given(
     rows=ratings,
@@ -120,7 +120,6 @@ def run_command(*argv, cwd=None, timeout=300):
     )
 
 
-@once_per_suite
 def test_help_answers_without_importing_keras():
     script = COMMAND.replace(
         "sys.exit(main())",
@@ -133,7 +132,6 @@ def test_help_answers_without_importing_keras():
 
 
 @pytest.mark.slow
-@once_per_suite
 def test_fit_keeps_the_backends_log_lines_out_of_its_output(tmp_path):
     rows = [(u, i, str(1 + (u * 7 + i) % 5)) for u in range(20) for i in range(15) if (u + i) % 3]
     path = tmp_path / "ratings.csv"
