@@ -119,11 +119,15 @@ def fit(model, train, seed):
     keras.utils.set_random_seed(seed)
     model.fit(train, verbose=0)
     val = model.history.get("val_mae", [])
-    return {
+    facts = {
         "epochs": len(model.history.get("loss", [])),
         "best_epoch": int(np.argmin(val)) + 1 if val else None,
         "best_val_mae": float(np.min(val)) if val else None,
     }
+    histories = getattr(model, "histories", [])
+    if len(histories) > 1:  # an ensemble: `epochs` is the first member's
+        facts["member_epochs"] = [len(h.get("loss", [])) for h in histories]
+    return facts
 
 
 class Scored:

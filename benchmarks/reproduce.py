@@ -91,6 +91,9 @@ HEM_MODELS = {
     # The defaults without denoising and the falling learning rate (the previous defaults),
     # ranked by the default score: what those two options add.
     "hem_aae_no_denoising": (PREVIOUS_MODEL, PREVIOUS_FIT),
+    # The defaults with `ensemble=2`: two fits (seeds s and s + 1000, each with its own
+    # validation slice) whose predictions and head logits are averaged; default score.
+    "hem_aae_ensemble": ({}, {"ensemble": 2}),
 }
 # Rows built from a named preset (`keras_hem.presets`) rather than the library's defaults.
 PRESET_OF = {"hem_aae_paper": "paper"}

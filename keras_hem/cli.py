@@ -36,6 +36,13 @@ from keras_hem.data import RatingMatrix
 from keras_hem.datasets import csv_ratings, movielens
 from keras_hem.evaluation import evaluate, relevance_threshold
 from keras_hem.presets import PAPER_HIDDEN, PRESETS
+from keras_hem.saving import (
+    MODEL_FILE,
+    RATINGS_FILE,
+    STATE_FILE,
+    member_model_files,
+    model_files,
+)
 from keras_hem.version import __version__
 
 TEST_FRACTION = 0.2
@@ -59,7 +66,7 @@ SHOWN_METRICS = (
     "train_time_s",
 )
 # The files `fit` writes into its output folder (`--overwrite` replaces exactly these).
-MODEL_FILES = ("model.keras", "ratings.npz", "recommender.json")
+MODEL_FILES = (MODEL_FILE, RATINGS_FILE, STATE_FILE)
 RUN_FILES = (*MODEL_FILES, "metrics.json", "training_curve.png")
 # Per-epoch checkpoints of a running `fit`, removed when the run completes.
 CHECKPOINT_DIR = "checkpoint"
@@ -177,6 +184,12 @@ def _parser():
         type=int,
         help="epochs without progress of the validation MAE before the learning rate is "
         "halved; 0 keeps it constant (default: the preset's: 5, paper constant)",
+    )
+    fit.add_argument(
+        "--ensemble",
+        type=int,
+        help="fit this many models with different seeds and average their predictions "
+        "(each costs one fit; default: the preset's: 1)",
     )
     fit.add_argument("--out", help="output folder (default: runs/<data>-<seed>)")
     fit.add_argument(
@@ -302,6 +315,7 @@ def _settings(args):
         "batch_size": args.batch_size,
         "ranking": args.ranking,
         "head_weight": args.head_weight,
+        "ensemble": args.ensemble,
     }
     # An option left out (None) takes the preset's value.
     settings = {key: value for key, value in settings.items() if value is not None}
@@ -406,10 +420,12 @@ def _fit(args):
     recommender.metadata = _metadata(args, threshold)
     recommender.save(out)  # first: the model is kept whatever happens next
     shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)  # the run is complete
-    written = list(MODEL_FILES)
+    written = [*model_files(len(recommender.models)), *MODEL_FILES[1:]]
     metrics = _metrics(recommender, train, test, threshold)
     metrics["train_time_s"] = train_time
     metrics["epochs_run"] = len(recommender.history.get("loss", []))
+    if len(recommender.histories) > 1:
+        metrics["member_epochs_run"] = [len(h.get("loss", [])) for h in recommender.histories]
     # NaN (a metric with nothing to measure) is written as null: metrics.json stays JSON.
     stored = {k: None if isinstance(v, float) and np.isnan(v) else v for k, v in metrics.items()}
     (out / "metrics.json").write_text(json.dumps(stored, indent=1) + "\n")
@@ -447,7 +463,8 @@ def _metadata(args, threshold):
 
 def _interrupted(recommender, out, args, threshold):
     """Ctrl-C: keep the best weights so far and say, in one line, how to go on."""
-    epochs = len(recommender.history.get("loss", []))
+    # Of an ensemble: the epochs of every member so far.
+    epochs = sum(len(h.get("loss", [])) for h in recommender.histories)
     kept = ""
     if recommender.is_fitted:
         recommender.metadata = _metadata(args, threshold)
@@ -473,7 +490,8 @@ def _prepare_out(out, overwrite):
                 "or choose another --out."
             )
         shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
-        for name in RUN_FILES:  # only what a run writes: no stale curve or metrics survive
+        # Only what a run writes: no stale curve, metrics or ensemble member survives.
+        for name in [*RUN_FILES, *member_model_files(out)]:
             path = out / name
             if path.is_dir():
                 raise ValueError(f"--out {out} holds a folder {name!r} where a file goes.")

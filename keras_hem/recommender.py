@@ -25,6 +25,9 @@ ties. Users without training ratings are ranked the same way as unknown users: b
 mean rating shrunk towards the global mean by `PRIOR_RATINGS` pseudo-ratings, so that an item
 with a single 5-star rating does not outrank a well-liked popular one.
 
+`Recommender(ensemble=n)` fits `n` models with different seeds and serves their mean (see
+`keras_hem.ranking.AveragedModels`).
+
 Serving holds no users x items array (MovieLens-25M's would take 38 GB). After `fit` or
 `load`, the model's code of every item (of every user, with `orientation="user"` in
 `model_kwargs`) is computed once (rows x `hidden`, small); `predict`
@@ -48,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from keras_hem.arguments import check_choice, check_integer, check_number
+from keras_hem.checkpoint import STATE_FILE as CHECKPOINT_STATE
 from keras_hem.checkpoint import (
     ResumableEarlyStopping,
     ResumableReduceLROnPlateau,
@@ -61,6 +65,7 @@ from keras_hem.presets import merge_preset
 from keras_hem.ranking import (
     CHUNK_CELLS,
     PRIOR_RATINGS,
+    AveragedModels,
     EASEBlendScorer,
     HeadScorer,
     PopularityScorer,
@@ -70,6 +75,13 @@ from keras_hem.ranking import (
     chunk_size_for,
     chunked_top_k,
 )
+from keras_hem.saving import (
+    MODEL_FILE,
+    RATINGS_FILE,
+    STATE_FILE,
+    member_model_files,
+    model_files,
+)
 from keras_hem.types import ArrayLike
 
 __all__ = ["MONITOR", "PRIOR_RATINGS", "RANKINGS", "Recommender"]
@@ -78,9 +90,6 @@ __all__ = ["MONITOR", "PRIOR_RATINGS", "RANKINGS", "Recommender"]
 MONITOR = "val_mae"
 _FORMAT = "keras_hem.Recommender"
 _VERSION = 1
-_MODEL_FILE = "model.keras"
-_RATINGS_FILE = "ratings.npz"
-_STATE_FILE = "recommender.json"
 RANKINGS = ("ease", "ratings", "head")
 # The ranking head a Recommender gives its model (see `head_weight`), and the head's weight in
 # the default "ease" score; both chosen on validation slices (benchmarks/ranking_head.py).
@@ -93,6 +102,8 @@ HEAD_WEIGHT = 0.5
 # `lr_patience="auto"`: halve the learning rate after this many epochs without progress of the
 # validation MAE (chosen with `HEMAAE(input_dropout=0.5)` on validation slices; see the docs).
 LR_PATIENCE = 5
+# `ensemble`: member k is fitted with seed `seed + MEMBER_SEED_STEP * k`.
+MEMBER_SEED_STEP = 1000
 # Settings of the ranking score alone: `with_ranking` changes them without retraining.
 SCORING_SETTINGS = ("ease_l2", "rating_weight", "head_weight", "ease_max_items")
 # Scores per chunk of `recommend`: users are ranked `_SCORE_CELLS // n_items` at a time, which
@@ -105,6 +116,27 @@ def _build_model(hidden, seed, model_kwargs):
     from keras_hem.models import HEMAAE
 
     return HEMAAE(hidden=hidden, seed=seed, **model_kwargs)
+
+
+def member_folder(checkpoint_dir: str | Path, member: int) -> Path:
+    """Where member `member` of an ensemble keeps its checkpoint (see `Recommender.fit`).
+
+    The first member uses `checkpoint_dir` itself, as a single model does; member k >= 1 its
+    `member-k` subfolder.
+
+    Args:
+        checkpoint_dir: the run's checkpoint folder.
+        member: the member's index.
+
+    Returns:
+        The member's checkpoint folder.
+
+    Examples:
+        >>> member_folder("run/checkpoint", 2).as_posix()
+        'run/checkpoint/member-2'
+    """
+    folder = Path(checkpoint_dir)
+    return folder if member == 0 else folder / f"member-{member}"
 
 
 def _as_ids(ids, name):
@@ -166,11 +198,23 @@ class Recommender(EvaluatedModel):
             (1.5%) of the matrix; below that, training batches are sparse and a head (which
             scores every entry) would make them dense, so there is none. A number: that
             weight, with a head whatever the density; `0` trains no head.
+        ensemble: number of models fitted, one after another, each with its own seed
+            (`member_seeds`: `seed`, `seed + 1000`, ...), which sets its initial weights,
+            batch order, denoising masks and validation slice; `predict`, `score_users` and
+            `recommend` use their mean reconstruction (and mean head logits), through
+            `keras_hem.ranking.AveragedModels`. Fit time, saved size and serving time grow
+            `ensemble`-fold. `1` (default): one model. On five MovieLens-100K / -1M test
+            splits two fits lowered the MAE on every split, by 0.0036 / 0.0027 on average
+            (the docs' benchmarks page, `hem_aae_ensemble`).
 
     Attributes:
-        model: the trained Keras model (`None` before `fit`).
+        model: the trained Keras model (`None` before `fit`); of an ensemble, the first.
+        models: the trained models, `[model]` for a single one (an ensemble interrupted by
+            Ctrl-C holds the members fitted so far).
         train: the training `RatingMatrix` (`None` before `fit`).
-        history: dict of per-epoch training logs (`loss`, `mae`, `rmse`, `val_mae`, ...).
+        history: dict of per-epoch training logs (`loss`, `mae`, `rmse`, `val_mae`, ...); of
+            an ensemble, the first member's.
+        histories: the per-epoch logs of every model, in `models` order.
         metadata: JSON-able dict saved and loaded with the recommender, free for callers (the
             command-line tool records its data set there).
 
@@ -207,6 +251,7 @@ class Recommender(EvaluatedModel):
         head_weight: float | None = None,
         lr_patience: int | str | None = "auto",
         lr_factor: float = 0.5,
+        ensemble: int = 1,
     ):
         check_integer("hidden", hidden, minimum=1)
         check_number("learning_rate", learning_rate, strict=True, finite=True)
@@ -214,6 +259,7 @@ class Recommender(EvaluatedModel):
         check_integer("batch_size", batch_size, minimum=1)
         check_integer("patience", patience, minimum=1)
         check_integer("seed", seed, minimum=0)
+        check_integer("ensemble", ensemble, minimum=1)
         if validation_fraction:
             validation.validate_fraction(validation_fraction, "validation_fraction")
         if isinstance(lr_patience, str):
@@ -247,6 +293,7 @@ class Recommender(EvaluatedModel):
         self.learning_rate = float(learning_rate)
         self.lr_patience = None if lr_patience is None else int(lr_patience)
         self.lr_factor = float(lr_factor)
+        self.ensemble = int(ensemble)
         check_choice("ranking", ranking, RANKINGS)
         check_number("head_weight", head_weight, allow_none=True)
         # A malformed `ranking_weight` is left to HEMAAE's own check (when the model is built).
@@ -275,8 +322,10 @@ class Recommender(EvaluatedModel):
         self.ease_max_items = None if ease_max_items is None else int(ease_max_items)
         self.head_weight = None if head_weight is None else float(head_weight)
         self.model = None
+        self.models = []
         self.train = None
         self.history = {}
+        self.histories = []
         self.metadata = {}
         self.interrupted = False
 
@@ -307,6 +356,7 @@ class Recommender(EvaluatedModel):
             "head_weight": self.head_weight,
             "lr_patience": self.lr_patience,
             "lr_factor": self.lr_factor,
+            "ensemble": self.ensemble,
         }
 
     @classmethod
@@ -350,7 +400,8 @@ class Recommender(EvaluatedModel):
 
     def __repr__(self):
         state = "fitted" if self.is_fitted else "not fitted"
-        return f"Recommender(hidden={self.hidden}, epochs={self.epochs}, {state})"
+        members = f", ensemble={self.ensemble}" if self.ensemble > 1 else ""
+        return f"Recommender(hidden={self.hidden}, epochs={self.epochs}{members}, {state})"
 
     @property
     def is_fitted(self) -> bool:
@@ -386,6 +437,12 @@ class Recommender(EvaluatedModel):
         the best weights so far, makes the recommender usable (`interrupted` is then True)
         and re-raises, so that the caller can save it.
 
+        With `ensemble > 1` the models are fitted in turn, each on its own validation split
+        (`member_seeds`). Member k >= 1 checkpoints into `checkpoint_dir/member-k`
+        (`member_folder`); a resumed run loads the members that had finished from their
+        checkpoints, continues the interrupted one and fits the rest afresh. Interrupted, the
+        recommender serves the members fitted so far.
+
         Args:
             ratings: a `pandas.DataFrame` with one rating per row, or a `RatingMatrix`.
             user_col: user id column of a DataFrame.
@@ -409,15 +466,43 @@ class Recommender(EvaluatedModel):
             KeyboardInterrupt: re-raised after an interruption (see above).
         """
         train = self._rating_matrix(ratings, user_col, item_col, rating_col, scale)
-        fit_part, validation_data, stopping, schedule = self._validation_split(train)
+        if resume and checkpoint_dir is None:
+            raise ValueError("resume=True needs the `checkpoint_dir` of the run to resume.")
+        self.interrupted = False
+        fitted = []  # (model, history) of each member so far
+        # Every member gets the same model settings (whether it has a ranking head included),
+        # decided on the first member's training part, so that their outputs can be averaged.
+        model_kwargs = None
+        try:
+            for member, seed in enumerate(self.member_seeds):
+                folder = None if checkpoint_dir is None else member_folder(checkpoint_dir, member)
+                # A member that the interrupted run never reached starts afresh.
+                resumed = resume and (member == 0 or (folder / CHECKPOINT_STATE).is_file())
+                model_kwargs = self._fit_member(
+                    train, seed, model_kwargs, folder, resumed, callbacks, verbose, fitted
+                )
+        except KeyboardInterrupt:
+            self.interrupted = True
+            self._finish(fitted, train)
+            raise
+        self._finish(fitted, train)
+        return self
+
+    def _fit_member(self, train, seed, model_kwargs, folder, resume, callbacks, verbose, fitted):
+        """Fit (or resume) one model with `seed`; append `(model, history)` to `fitted`.
+
+        Interrupted, the model is appended with the best weights so far, then the interrupt is
+        re-raised. Returns the model settings used, for the next member.
+        """
+        fit_part, validation_data, stopping, schedule = self._validation_split(train, seed)
+        if model_kwargs is None:
+            model_kwargs = self._model_kwargs(fit_part)
         initial_epoch, history = 0, {}
         if resume:
-            if checkpoint_dir is None:
-                raise ValueError("resume=True needs the `checkpoint_dir` of the run to resume.")
-            model, state, best_weights = resume_state(checkpoint_dir)
+            model, state, best_weights = resume_state(folder)
             if getattr(model, "hidden", self.hidden) != self.hidden:
                 raise ValueError(
-                    f"The checkpoint in {checkpoint_dir} is of a model with hidden="
+                    f"The checkpoint in {folder} is of a model with hidden="
                     f"{model.hidden}, not hidden={self.hidden}: resume with the settings of "
                     "the interrupted run."
                 )
@@ -430,14 +515,13 @@ class Recommender(EvaluatedModel):
                 # Checkpoints written before the schedule was saved restart its count.
                 schedule.restored = state.get("schedule")
         else:
-            model = _build_model(self.hidden, self.seed, self._model_kwargs(fit_part))
+            model = _build_model(self.hidden, seed, model_kwargs)
             model.compile(autoencoder_optimizer=paper_adam(self.learning_rate))
         extra = list(callbacks or [])
         checkpoint = None
-        if checkpoint_dir is not None:
-            checkpoint = TrainingCheckpoint(checkpoint_dir, stopping, history, schedule)
+        if folder is not None:
+            checkpoint = TrainingCheckpoint(folder, stopping, history, schedule)
             extra.insert(0, checkpoint)
-        self.interrupted = False
         try:
             result = model.fit(
                 fit_part.to_item_user_csr(),
@@ -448,23 +532,35 @@ class Recommender(EvaluatedModel):
                 verbose=verbose,
                 initial_epoch=initial_epoch,
             )
-            new = result.history
         except KeyboardInterrupt:
-            self.interrupted = True
             best = None if stopping is None else stopping.best_weights
             if best is not None:  # keep the best epoch so far, as early stopping would
                 model.set_weights(best)
             if checkpoint is not None:  # it holds every finished epoch, resumed ones included
                 history = checkpoint.history
-            self.history = {k: [float(v) for v in values] for k, values in history.items()}
-            self._set_state(model, train)
+            fitted.append((model, {k: [float(v) for v in vs] for k, vs in history.items()}))
             raise
         merged = {k: list(v) for k, v in history.items()}
-        for name, values in new.items():
+        for name, values in result.history.items():
             merged.setdefault(name, []).extend(float(v) for v in values)
-        self.history = merged
-        self._set_state(model, train)
-        return self
+        fitted.append((model, merged))
+        return model_kwargs
+
+    @property
+    def member_seeds(self) -> list[int]:
+        """The seed of each model of the ensemble: `seed`, `seed + 1000`, ... (`ensemble` of them).
+
+        A member's seed sets its initial weights, batch order, denoising masks and validation
+        slice.
+        """
+        return [self.seed + MEMBER_SEED_STEP * k for k in range(self.ensemble)]
+
+    def _finish(self, fitted, train):
+        """Keep the fitted members and their histories, then build the scorers."""
+        self.histories = [history for _, history in fitted]
+        self.history = self.histories[0] if fitted else {}
+        if fitted:
+            self._set_state([model for model, _ in fitted], train)
 
     @staticmethod
     def _rating_matrix(ratings, user_col, item_col, rating_col, scale):
@@ -477,14 +573,15 @@ class Recommender(EvaluatedModel):
             f"`ratings` must be a pandas DataFrame or a RatingMatrix, got {type(ratings).__name__}."
         )
 
-    def _validation_split(self, train):
+    def _validation_split(self, train, seed):
         """`(fit_part, validation_data, stopping, schedule)`; without validation, no callbacks.
 
-        `schedule` is the learning-rate callback, `None` for a constant rate.
+        The slice is drawn with `seed` (the member's); `schedule` is the learning-rate
+        callback, `None` for a constant rate.
         """
         if not self.validation_fraction:
             return train, None, None, None
-        fit_part, held_out = train.random_split(self.validation_fraction, seed=self.seed)
+        fit_part, held_out = train.random_split(self.validation_fraction, seed=seed)
         rows = fit_part.to_item_user_csr()
         # Validation inputs are the training rows; the targets are the held-out ratings.
         validation_data = (rows, held_out.to_item_user_csr())
@@ -499,14 +596,19 @@ class Recommender(EvaluatedModel):
             )
         return fit_part, validation_data, stopping, schedule
 
-    def _set_state(self, model, train):
-        """Store the model and training data, then build the scorers (no score matrix)."""
-        statistics = RatingStatistics.from_ratings(train)
-        self._attach(model, train, statistics, RatingScorer(model, train, statistics))
+    def _set_state(self, models, train):
+        """Store the models and training data, then build the scorers (no score matrix).
 
-    def _attach(self, model, train, statistics, ratings, scorer=None):
+        An ensemble's members are scored through `AveragedModels`: every score is their mean.
+        """
+        statistics = RatingStatistics.from_ratings(train)
+        served = models[0] if len(models) == 1 else AveragedModels(models)
+        self._attach(models, train, statistics, RatingScorer(served, train, statistics))
+
+    def _attach(self, models, train, statistics, ratings, scorer=None):
         """Set the fitted state from its parts; build the ranking scorer unless given."""
-        self.model = model
+        self.models = list(models)
+        self.model = self.models[0]
         self.train = train
         self._statistics = statistics
         self._ratings = ratings
@@ -608,8 +710,9 @@ class Recommender(EvaluatedModel):
         view.history, view.metadata = dict(self.history), dict(self.metadata)
         view.interrupted = self.interrupted
         same = ranking == self.ranking and not scoring
+        view.histories = list(self.histories)
         view._attach(
-            self.model, self.train, self._statistics, self._ratings, self._scorer if same else None
+            self.models, self.train, self._statistics, self._ratings, self._scorer if same else None
         )
         return view
 
@@ -780,8 +883,11 @@ class Recommender(EvaluatedModel):
     def save(self, directory: str | Path) -> None:
         """Save the fitted recommender into a folder (created if needed).
 
-        Writes `model.keras` (the Keras model), `ratings.npz` (the training ratings as
-        indices) and `recommender.json` (configuration, id maps, history, metadata).
+        Writes `model.keras` (the Keras model; with `ensemble=n`, the first member, and
+        `model-1.keras` ... `model-<n-1>.keras` the others), `ratings.npz` (the training
+        ratings as indices) and `recommender.json` (configuration, id maps, histories,
+        metadata). Member files of an earlier, larger ensemble saved in the same folder are
+        removed, so the folder holds one recommender.
 
         Args:
             directory: folder path.
@@ -799,18 +905,24 @@ class Recommender(EvaluatedModel):
             "config": self.get_config(),
             "id_maps": self.train.get_config(),
             "history": self.history,
+            "histories": self.histories,
+            "members": len(self.models),
             "metadata": self.metadata,
         }
         # Serialise first so that a JSON error leaves no half-written folder behind.
         text = json.dumps(state, indent=1)
-        self.model.save(folder / _MODEL_FILE)
+        names = model_files(len(self.models))
+        for model, name in zip(self.models, names, strict=True):
+            model.save(folder / name)
+        for stale in set(member_model_files(folder)) - set(names):
+            (folder / stale).unlink()
         np.savez(
-            folder / _RATINGS_FILE,
+            folder / RATINGS_FILE,
             users=self.train.users,
             items=self.train.items,
             ratings=self.train.ratings,
         )
-        (folder / _STATE_FILE).write_text(text, encoding="utf-8")
+        (folder / STATE_FILE).write_text(text, encoding="utf-8")
 
     @classmethod
     def load(cls, directory: str | Path) -> Recommender:
@@ -832,48 +944,53 @@ class Recommender(EvaluatedModel):
                 saved file is truncated or edited (the message names which).
         """
         folder = Path(directory)
-        missing = [
-            name
-            for name in (_STATE_FILE, _MODEL_FILE, _RATINGS_FILE)
-            if not (folder / name).is_file()
-        ]
-        if missing:
-            raise FileNotFoundError(
-                f"{folder} is not a saved Recommender: missing {', '.join(missing)}."
-            )
+        _check_files(folder, (STATE_FILE, MODEL_FILE, RATINGS_FILE))
         try:
-            state = json.loads((folder / _STATE_FILE).read_text(encoding="utf-8"))
+            state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise ValueError(
-                f"{folder / _STATE_FILE} is damaged (not JSON: {err}); save the recommender again."
+                f"{folder / STATE_FILE} is damaged (not JSON: {err}); save the recommender again."
             ) from None
         if not isinstance(state, dict) or (
             state.get("format") != _FORMAT or state.get("version") != _VERSION
         ):
             raise ValueError(
-                f"{folder / _STATE_FILE} is not a version-{_VERSION} saved Recommender."
+                f"{folder / STATE_FILE} is not a version-{_VERSION} saved Recommender."
             )
         # Recommenders saved before `ranking` existed ranked by their predicted ratings, and
         # those saved before `head_weight` existed left any ranking head out of the EASE score.
         defaults = {"ranking": "ratings", "head_weight": 0.0}
         recommender = cls.from_config({**defaults, **state["config"]})
         recommender.history = state["history"]
+        # Recommenders saved before `ensemble` existed hold one model.
+        recommender.histories = state.get("histories", [state["history"]])
         recommender.metadata = state["metadata"]
+        names = model_files(state.get("members", 1))
+        _check_files(folder, names)
         _import_models()
         try:
-            model = keras.models.load_model(folder / _MODEL_FILE)
-            with np.load(folder / _RATINGS_FILE) as arrays:
+            models = [keras.models.load_model(folder / name) for name in names]
+            with np.load(folder / RATINGS_FILE) as arrays:
                 train = RatingMatrix.from_dict({**state["id_maps"], **arrays})
         except Exception as err:
             # Keras reports a truncated or edited archive in many ways ("File not found",
             # AttributeError, ...); say plainly which saved files are damaged.
             detail = " ".join(f"{type(err).__name__}: {err}".split())[:300]
             raise ValueError(
-                f"{folder} holds a damaged saved Recommender ({_MODEL_FILE} or {_RATINGS_FILE} "
+                f"{folder} holds a damaged saved Recommender ({', '.join(names)} or {RATINGS_FILE} "
                 f"is truncated or edited: {detail}); save or train it again."
             ) from None
-        recommender._set_state(model, train)
+        recommender._set_state(models, train)
         return recommender
+
+
+def _check_files(folder, names):
+    """`FileNotFoundError` naming the files of a saved recommender missing from `folder`."""
+    missing = [name for name in names if not (folder / name).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{folder} is not a saved Recommender: missing {', '.join(missing)}."
+        )
 
 
 def _import_models():

@@ -63,6 +63,52 @@ def test_a_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
+class InterruptInFit(keras.callbacks.Callback):
+    """Raises KeyboardInterrupt at the end of one epoch of the `fit`-th `model.fit` (from 0)."""
+
+    def __init__(self, fit, epoch):
+        super().__init__()
+        self.fit, self.epoch, self.fits = fit, epoch, -1
+
+    def on_train_begin(self, logs=None):
+        self.fits += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (self.fits, epoch) == (self.fit, self.epoch):
+            raise KeyboardInterrupt
+
+
+@backend_independent  # the single-model resume above runs on every backend
+def test_an_interrupted_ensemble_resumes_member_by_member(tmp_path):
+    # Interrupted in the second member: the resumed run loads the first (finished) from its
+    # checkpoint and continues the second.
+    interrupted_member = 1
+    data = ratings_frame()
+    settings = {"hidden": 8, "epochs": 4, "batch_size": 16, "validation_fraction": 0.2}
+    full = Recommender(**settings, ensemble=2).fit(data, verbose=0)
+
+    stopped = Recommender(**settings, ensemble=2)
+    interrupt = InterruptInFit(interrupted_member, 1)
+    with pytest.raises(KeyboardInterrupt):
+        stopped.fit(data, checkpoint_dir=tmp_path, callbacks=[interrupt], verbose=0)
+    # Usable: the members so far, the interrupted one at its best epoch.
+    assert stopped.interrupted and len(stopped.models) == interrupted_member + 1
+    assert (tmp_path / "member-1" / "state.json").is_file() == (interrupted_member == 1)
+
+    resumed = Recommender(**settings, ensemble=2)
+    resumed.fit(data, checkpoint_dir=tmp_path, resume=True, verbose=0)
+    assert len(resumed.models) == 2 and not resumed.interrupted
+    for got, expected in zip(resumed.histories, full.histories, strict=True):
+        assert got.keys() == expected.keys()
+        for name, values in expected.items():
+            np.testing.assert_allclose(got[name], values, rtol=1e-6, err_msg=name)
+    users = data["user"].to_numpy()
+    items = data["item"].to_numpy()
+    np.testing.assert_allclose(
+        resumed.predict(users, items), full.predict(users, items), rtol=1e-5, atol=1e-6
+    )
+
+
 def test_a_resumed_run_lowers_the_learning_rate_where_an_uninterrupted_one_does(tmp_path):
     # At this rate the validation MAE stalls at once, so lr_patience=2 halves the rate every
     # few epochs; a resumed run must keep the count of epochs without progress.

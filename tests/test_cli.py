@@ -212,6 +212,21 @@ def test_overwrite_replaces_an_earlier_runs_files_only(ratings_csv, tmp_path, ca
     )
 
 
+def test_fit_ensemble_saves_every_member_and_overwrite_removes_them(ratings_csv, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(fit_args(ratings_csv, out, "--ensemble", "2")) == 0
+    printed = capsys.readouterr().out
+    assert "Saved model.keras, model-1.keras, ratings.npz, recommender.json" in printed
+    loaded = Recommender.load(out)
+    assert (loaded.ensemble, len(loaded.models)) == (2, 2)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["member_epochs_run"] == [1, 1] and metrics["epochs_run"] == 1
+
+    assert main(fit_args(ratings_csv, out, "--overwrite")) == 0
+    assert not (out / "model-1.keras").exists()  # no stale member beside a single model
+    assert len(Recommender.load(out).models) == 1
+
+
 def test_a_one_to_three_scale_gets_its_own_relevance_threshold(tmp_path, capsys):
     rng = np.random.default_rng(1)
     users, items = np.nonzero(rng.random((30, 40)) < 0.3)

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from backend import backend_independent
 
 from keras_hem import recommender as recommender_module
 from keras_hem.data import RatingMatrix
@@ -131,6 +132,8 @@ def model_score(user, item):
         ({"lr_patience": 3, "validation_fraction": 0}, "validation_fraction=0"),
         ({"lr_patience": "fast"}, "lr_patience='fast'"),
         ({"lr_factor": 1.0}, "lr_factor=1.0"),
+        ({"ensemble": 0}, "ensemble=0"),
+        ({"ensemble": 1.5}, "ensemble=1.5"),
     ],
 )
 def test_bad_arguments_are_quoted(kwargs, quoted):
@@ -140,8 +143,15 @@ def test_bad_arguments_are_quoted(kwargs, quoted):
 
 def test_config_round_trip():
     rec = Recommender(
-        hidden=7, epochs=3, batch_size=5, seed=2, model_kwargs={"l2": 0.1}, ease_max_items=9
+        hidden=7,
+        epochs=3,
+        batch_size=5,
+        seed=2,
+        model_kwargs={"l2": 0.1},
+        ease_max_items=9,
+        ensemble=3,
     )
+    assert rec.member_seeds == [2, 1002, 2002]
     assert rec.get_config()["ease_max_items"] == 9
     assert Recommender.from_config(rec.get_config()).get_config() == rec.get_config()
 
@@ -505,6 +515,9 @@ def sparse_frame(n_users=200, n_items=150, n_ratings=300, seed=0):
     )
 
 
+# The density rule and the blend are NumPy-side policy; the fits under them are the ones the
+# other real-model tests here run on every backend.
+@backend_independent
 def test_head_is_added_where_batches_are_dense_and_blended_into_ease(tmp_path):
     from keras_hem.recommender import HEAD_KWARGS, HEAD_WEIGHT
 

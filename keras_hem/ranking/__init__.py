@@ -11,10 +11,14 @@ the score rows it is asked for and holds no users x items array:
 * `HeadScorer`: HEM-AAE's optional ranking head;
 * `PopularityScorer`: each item's shrunk mean rating (for users without training ratings).
 
+`AveragedModels` serves several fitted models as one (an ensemble), so that every scorer
+ranks with their mean.
+
 `chunked_top_k` ranks any number of users with any scorer in bounded memory.
 """
 
 from keras_hem.ranking.ease import EASEBlendScorer
+from keras_hem.ranking.ensemble import AveragedModels
 from keras_hem.ranking.head import HeadScorer
 from keras_hem.ranking.popularity import PopularityScorer
 from keras_hem.ranking.protocol import Scorer, check_user_indices
@@ -23,6 +27,7 @@ from keras_hem.ranking.statistics import PRIOR_RATINGS, RatingStatistics
 from keras_hem.ranking.top_k import CHUNK_CELLS, TopK, chunk_size_for, chunked_top_k, top_k_items
 
 __all__ = [
+    "AveragedModels",
     "CHUNK_CELLS",
     "EASEBlendScorer",
     "HeadScorer",
