@@ -200,7 +200,7 @@ def test_a_real_sigint_stops_the_command_cleanly_and_resume_matches(tmp_path):
     command = (
         "import sys; sys.argv[0] = 'keras-hem'; from keras_hem.cli import main; sys.exit(main())"
     )
-    common = ["fit", "--data", str(path), "--epochs", "40", "--hidden", "8", "--batch-size", "4"]
+    common = ["fit", "--data", str(path), "--epochs", "6", "--hidden", "8", "--batch-size", "8"]
 
     # As a user's shell would have it: the command chooses how much the backend logs.
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
