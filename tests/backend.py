@@ -24,13 +24,15 @@ once_per_suite = pytest.mark.skipif(
 )
 
 # Tests whose subject is the same on every backend: the command line and the benchmark
-# scripts (argument handling, files written, tables rendered) and NumPy-side Recommender
-# policy (ensembles, where a ranking head goes). The fits under them are the ones
-# test_recommender and test_checkpoint run on every backend, so CI runs these once, in the
-# default pass (the second backend's pass stays within its time budget).
+# scripts (argument handling, files written, tables rendered), the quickstart example (a
+# Recommender on MovieLens) and NumPy-side Recommender policy (ensembles, where a ranking
+# head goes). The fits under them are the ones test_recommender and test_checkpoint run on
+# every backend, so CI runs these once, in the default pass (the second backend's pass
+# stays within its time budget).
 backend_independent = pytest.mark.skipif(
     BACKEND != "tensorflow",
-    reason="command-line, benchmark-script or NumPy-side plumbing, the same on every backend; "
+    reason="command-line, benchmark-script, quickstart or NumPy-side plumbing, the same on "
+    "every backend; "
     "run in the default pass",
 )
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from backend import backend_independent
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -27,6 +28,7 @@ def run_example(name, cwd, env_extra=None):
 
 
 @pytest.mark.slow
+@backend_independent
 def test_quickstart(movielens_dir, tmp_path):
     out = run_example("quickstart.py", tmp_path, {"KERAS_HEM_DATA": movielens_dir})
     assert re.search(r"^\s*MAE\s+RMSE\s+P@10\s+NDCG@10$", out, re.M), out

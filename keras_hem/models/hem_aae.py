@@ -11,7 +11,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_hem.arguments import check_choice, check_integer
+from keras_hem.arguments import check_choice, check_integer, check_number
 from keras_hem.data import RatingMatrix
 from keras_hem.data.pipeline import (
     EpochSync,
@@ -25,6 +25,7 @@ from keras_hem.data.pipeline import (
     sparse_rows,
 )
 from keras_hem.data.row_features import mean_model_features, row_labels
+from keras_hem.layers.local_kernel_dense import LocalKernelDense
 from keras_hem.layers.mean_model import MeanModel
 from keras_hem.layers.mean_model_labeler import MeanModelLabeler, observed_values
 from keras_hem.layers.output_dense import OutputDense
@@ -66,7 +67,8 @@ class HEMAAE(AdversarialAutoencoder):
     discriminator tells (anchor, positive) code pairs from (anchor, generated) pairs (eqs
     10-12). See `AdversarialAutoencoder` for the training step.
 
-    The networks are the paper's single-layer ones unless `encoder_units` adds layers:
+    The networks are the paper's single-layer ones unless `encoder_units` adds layers (and
+    `local_kernel_dim` makes the first a kernelised `LocalKernelDense`):
     encoder `Dense(hidden, activation)`, decoder `Dense(n_users, output_activation)`,
     discriminator `Dense(hidden, activation)` then one logit. `fit` accepts an items x users
     NumPy array, a `scipy.sparse` matrix (densified one batch at a time), a
@@ -144,6 +146,14 @@ class HEMAAE(AdversarialAutoencoder):
             activation)` each), e.g. `(500,)` for a two-layer encoder `n -> 500 -> hidden`.
             `()` (default) is the paper's one-layer encoder. Only the first layer reads the
             ratings, so sparse batches stay sparse; `l2` covers every encoder kernel.
+        local_kernel_dim: `0` (default) keeps the encoder's first layer (the one that reads
+            the ratings) a `Dense` layer; `k >= 1` makes it a `LocalKernelDense` with
+            `kernel_dim=k` (GLocal-K's local kernel: 5), whose learnt kernel gates each
+            rating-to-unit weight and can switch it off. `l2` covers its `kernel`, not its
+            points.
+        kernel_sparsity: weight of the local kernel's sparsity penalty,
+            `kernel_sparsity / 2 * sum(K**2)`, added to the reconstruction loss as `l2`'s
+            term is (GLocal-K's `lambda_s`; default 0). Needs `local_kernel_dim >= 1`.
         output_bias_init: `"zeros"` (default; the tables in the docs were measured with it) or
             `"mean"`: the first `fit` starts the decoder's bias at the mean training rating,
             so Adam need not walk it there from 0 (on ML-100K's validation slice: MAE 0.7168
@@ -198,10 +208,19 @@ class HEMAAE(AdversarialAutoencoder):
         reconstruction_reduction: str = "sum",
         input_dropout: float = 0.5,
         encoder_units: Sequence[int] = (),
+        local_kernel_dim: int = 0,
+        kernel_sparsity: float = 0.0,
         **kwargs,
     ):
         check_choice("batch_format", batch_format, BATCH_FORMATS)
         encoder_units = _check_units("encoder_units", encoder_units)
+        local_kernel_dim = check_integer("local_kernel_dim", local_kernel_dim, minimum=0)
+        kernel_sparsity = check_number("kernel_sparsity", kernel_sparsity, finite=True)
+        if kernel_sparsity > 0 and local_kernel_dim == 0:
+            raise ValueError(
+                f"kernel_sparsity={kernel_sparsity!r} penalises a local kernel, but "
+                "local_kernel_dim=0 builds none; pass local_kernel_dim >= 1 (e.g. 5)."
+            )
         if not (
             isinstance(input_dropout, numbers.Real)
             and not isinstance(input_dropout, bool)
@@ -277,6 +296,8 @@ class HEMAAE(AdversarialAutoencoder):
         self.batch_format = batch_format
         self.input_dropout = float(input_dropout)
         self.encoder_units = encoder_units
+        self.local_kernel_dim = local_kernel_dim
+        self.kernel_sparsity = kernel_sparsity
         self.observation_decoder = None
         self._dropout_seed = None
 
@@ -286,14 +307,13 @@ class HEMAAE(AdversarialAutoencoder):
             raise ValueError("output_activation='sigmoid' needs `rating_scale`; fit sets it.")
         # The code layer keeps seed offset 0 whatever comes before it, so that the one-layer
         # model draws the weights it always did; the extra layers take offsets from 10.
-        extra = [
-            self._dense(units, self.activation, 10 + i)
-            for i, units in enumerate(self.encoder_units)
-        ]
-        self.encoder = keras.Sequential(
-            [keras.Input((n,)), *extra, self._dense(self.hidden, self.activation, 0)],
-            name="encoder",
-        )
+        offsets = [10 + i for i in range(len(self.encoder_units))] + [0]
+        units = [*self.encoder_units, self.hidden]
+        layers = [self._dense(u, self.activation, offset) for u, offset in zip(units, offsets)]
+        if self.local_kernel_dim:
+            # Only the layer that reads the ratings: it holds the model's n x units weights.
+            layers[0] = self._dense(units[0], self.activation, offsets[0], layer=LocalKernelDense)
+        self.encoder = keras.Sequential([keras.Input((n,)), *layers], name="encoder")
         decoder_layers = [keras.Input((self.hidden,))]
         if self.output_activation == "sigmoid":
             low, high = self.rating_scale
@@ -332,6 +352,15 @@ class HEMAAE(AdversarialAutoencoder):
         return self.observation_decoder.trainable_variables
 
     def _auxiliary_loss(self, x, codes, training):
+        return self._sparsity_penalty() + self._ranking_loss(x, codes, training)
+
+    def _sparsity_penalty(self):
+        if self.kernel_sparsity == 0:
+            return 0.0
+        first = self.encoder.layers[0]
+        return self.kernel_sparsity / 2 * ops.cast(first.kernel_sparsity(), "float32")
+
+    def _ranking_loss(self, x, codes, training):
         # Which entries are observed at all: binary cross-entropy over every entry of the batch.
         if self.observation_decoder is None:
             return 0.0
@@ -391,6 +420,11 @@ class HEMAAE(AdversarialAutoencoder):
 
     def _dense(self, units, activation, offset, dtype=None, layer=keras.layers.Dense):
         seed = None if self.seed is None else self.seed + offset
+        extra = {}
+        if layer is LocalKernelDense:
+            # The points take seeds of their own (seed + 20 + offset and the next one).
+            points_seed = None if seed is None else seed + 20
+            extra = {"kernel_dim": self.local_kernel_dim, "seed": points_seed}
         return layer(
             units,
             activation=activation,
@@ -398,6 +432,7 @@ class HEMAAE(AdversarialAutoencoder):
             # The model's own policy (`HEMAAE(dtype="mixed_float16")`), which is the global
             # one unless the model was given another.
             dtype=self.dtype_policy if dtype is None else dtype,
+            **extra,
         )
 
     # -- sparse batches ---------------------------------------------------------------------
@@ -412,7 +447,8 @@ class HEMAAE(AdversarialAutoencoder):
         first, *rest = self.encoder.layers
         dtype = first.compute_dtype
         n_rows = ops.shape(x["row_counts"])[0]
-        kernel = ops.cast(first.kernel, dtype)
+        weights = first.effective_kernel() if self.local_kernel_dim else first.kernel
+        kernel = ops.cast(weights, dtype)
         product = sparse_dense_matmul(x["row_ids"], x["columns"], x["values"], kernel, n_rows)
         codes = first.activation(product + ops.cast(first.bias, dtype))
         for layer in rest:
@@ -803,6 +839,8 @@ class HEMAAE(AdversarialAutoencoder):
             batch_format=self.batch_format,
             input_dropout=self.input_dropout,
             encoder_units=list(self.encoder_units),
+            local_kernel_dim=self.local_kernel_dim,
+            kernel_sparsity=self.kernel_sparsity,
         )
         if self.custom_miner:
             config["miner"] = keras.saving.serialize_keras_object(self.miner)

@@ -12,6 +12,7 @@ from scipy.special import expit
 
 from keras_hem import HEMAAE, RatingMatrix
 from keras_hem.datasets.synthetic import low_rank_ratings
+from keras_hem.layers import LocalKernelDense
 
 
 def split_entries(ratings, fraction=0.2, seed=0):
@@ -291,6 +292,13 @@ def test_wrong_width_after_building():
         ({"encoder_units": "500"}, "sequence of positive integers .*got '500'"),
         ({"encoder_units": (500, 0)}, r"encoder_units\[1\]=0"),
         ({"encoder_units": (2.5,)}, r"encoder_units\[0\]=2.5"),
+        ({"local_kernel_dim": -1}, "local_kernel_dim=-1"),
+        ({"local_kernel_dim": 2.5}, "local_kernel_dim=2.5"),
+        ({"local_kernel_dim": 5, "kernel_sparsity": -0.1}, "kernel_sparsity=-0.1"),
+        (
+            {"kernel_sparsity": 0.1},
+            "kernel_sparsity=0.1 penalises a local kernel.*local_kernel_dim=0",
+        ),
     ],
 )
 def test_rejects_bad_arguments(kwargs, match):
@@ -418,16 +426,16 @@ def test_multinomial_head_ranks_each_users_items_and_saves(tmp_path):
 def test_a_head_that_does_not_train_the_encoder_leaves_the_ratings_alone(tmp_path):
     ratings = low_rank_ratings(n_items=40, n_users=30, seed=16)
     plain = small_model()
-    plain.fit(ratings, epochs=3, batch_size=16, shuffle=False, verbose=0)
+    plain.fit(ratings, epochs=2, batch_size=16, shuffle=False, verbose=0)
     head = dict(ranking_weight=1.0, ranking_loss="multinomial")
     reading = small_model(**head, ranking_trains_encoder=False)
-    reading.fit(ratings, epochs=3, batch_size=16, shuffle=False, verbose=0)
+    reading.fit(ratings, epochs=2, batch_size=16, shuffle=False, verbose=0)
     expected = plain.predict(ratings, verbose=0)
     np.testing.assert_allclose(reading.predict(ratings, verbose=0), expected, rtol=1e-6, atol=1e-6)
     # ... while the head itself learnt, and a head that trains the encoder moves the ratings.
     assert not np.allclose(reading.observation_decoder.layers[0].kernel, 0.0)
     shaping = small_model(**head)
-    shaping.fit(ratings, epochs=3, batch_size=16, shuffle=False, verbose=0)
+    shaping.fit(ratings, epochs=2, batch_size=16, shuffle=False, verbose=0)
     assert np.abs(shaping.predict(ratings, verbose=0) - expected).max() > 1e-4
     reading.save(tmp_path / "reading.keras")
     assert keras.models.load_model(tmp_path / "reading.keras").ranking_trains_encoder is False
@@ -550,4 +558,46 @@ def test_encoder_units_add_layers_before_the_code_layer_and_save(tmp_path):
     assert loaded.encoder_units == (12,) and loaded.get_config()["encoder_units"] == [12]
     np.testing.assert_array_equal(
         loaded.predict(ratings, verbose=0), two.predict(ratings, verbose=0)
+    )
+
+
+def test_local_kernel_gates_the_rating_layer_and_its_penalty_joins_the_loss(tmp_path):
+    ratings = low_rank_ratings(n_items=40, n_users=30, seed=20)
+
+    def frozen():  # learning rate 0: nothing moves
+        parts = ("autoencoder", "discriminator", "generator")
+        return {f"{part}_optimizer": keras.optimizers.SGD(0.0) for part in parts}
+
+    settings = {"input_dropout": 0.0, "local_kernel_dim": 3, "encoder_units": [12]}
+    plain = small_model(**settings, compile=frozen())
+    penalised = small_model(**settings, kernel_sparsity=0.5, compile=frozen())
+    logs = [
+        m.fit(ratings, epochs=1, batch_size=16, shuffle=False, verbose=0).history["loss"][0]
+        for m in (plain, penalised)
+    ]
+    first, code_layer = penalised.encoder.layers
+    assert isinstance(first, LocalKernelDense) and first.kernel_dim == 3
+    assert type(code_layer) is keras.layers.Dense  # only the layer that reads the ratings
+    # K = max(0, 1 - ||u_i - v_j||^2), by a loop over the (input, unit) pairs.
+    u, v = np.asarray(first.input_embeddings), np.asarray(first.output_embeddings)
+    kernel = np.array([[max(0.0, 1 - ((a - b) ** 2).sum()) for b in v] for a in u])
+    np.testing.assert_allclose(np.asarray(first.local_kernel()), kernel, rtol=1e-5, atol=1e-6)
+    # The codes read the ratings through kernel * K (a NumPy forward pass).
+    w1, b1 = np.asarray(first.kernel) * kernel, np.asarray(first.bias)
+    w2, b2 = np.asarray(code_layer.kernel), np.asarray(code_layer.bias)
+    expected = expit(expit(ratings @ w1 + b1) @ w2 + b2)
+    np.testing.assert_allclose(penalised.encode(ratings), expected, rtol=1e-5, atol=1e-6)
+    # The same seed gives the same weights, and nothing moved (learning rate 0): the two
+    # losses differ by kernel_sparsity / 2 * sum(K**2) alone.
+    for a, b in zip(plain.get_weights(), penalised.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert logs[1] - logs[0] == pytest.approx(0.5 / 2 * (kernel**2).sum(), rel=1e-3)
+    penalised.save(tmp_path / "local.keras")
+    loaded = keras.models.load_model(tmp_path / "local.keras")
+    assert (loaded.local_kernel_dim, loaded.kernel_sparsity) == (3, 0.5)
+    np.testing.assert_array_equal(
+        np.asarray(loaded.encoder.layers[0].local_kernel()), np.asarray(first.local_kernel())
+    )
+    np.testing.assert_array_equal(
+        loaded.predict(ratings, verbose=0), penalised.predict(ratings, verbose=0)
     )

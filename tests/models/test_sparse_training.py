@@ -32,16 +32,16 @@ def trained(batch_format, ratings, validation=None, learning_rate=0.01, **kwargs
 
 
 @pytest.mark.parametrize(
-    "output_activation, reduction, encoder_units",
+    "output_activation, reduction, encoder_units, local_kernel_dim",
     [
-        # Between them: both output activations, both reductions and a two-layer encoder
-        # (only its first layer reads sparse ratings).
-        ("sigmoid", "mean", ()),
-        ("identity", "sum", (12,)),
+        # Between them: both output activations, both reductions, a two-layer encoder (only
+        # its first layer reads sparse ratings) and a local kernel on that layer.
+        ("sigmoid", "mean", (), 0),
+        ("identity", "sum", (12,), 3),
     ],
 )
 def test_sparse_and_dense_batches_give_the_same_losses_and_weights(
-    output_activation, reduction, encoder_units
+    output_activation, reduction, encoder_units, local_kernel_dim
 ):
     ratings = low_rank_ratings(n_items=90, n_users=70, density=0.1, seed=0)
     held_out = low_rank_ratings(n_items=90, n_users=70, density=0.05, seed=1)
@@ -49,6 +49,8 @@ def test_sparse_and_dense_batches_give_the_same_losses_and_weights(
         "output_activation": output_activation,
         "reconstruction_reduction": reduction,
         "encoder_units": encoder_units,
+        "local_kernel_dim": local_kernel_dim,
+        "kernel_sparsity": 0.1 if local_kernel_dim else 0.0,
         # A summed loss has gradients ~ a batch's ratings (~200 here) times larger.
         "learning_rate": 0.01 if reduction == "mean" else 5e-5,
     }
