@@ -32,8 +32,7 @@ once_per_suite = pytest.mark.skipif(
 backend_independent = pytest.mark.skipif(
     BACKEND != "tensorflow",
     reason="command-line, benchmark-script, quickstart or NumPy-side plumbing, the same on "
-    "every backend; "
-    "run in the default pass",
+    "every backend; run in the default pass",
 )
 
 

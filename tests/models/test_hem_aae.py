@@ -22,6 +22,12 @@ def split_entries(ratings, fraction=0.2, seed=0):
     return np.where(held_out, 0.0, ratings), np.where(held_out, ratings, 0.0)
 
 
+def frozen():
+    """Compile arguments with learning rate 0 for all three optimizers: nothing moves."""
+    parts = ("autoencoder", "discriminator", "generator")
+    return {f"{part}_optimizer": keras.optimizers.SGD(0.0) for part in parts}
+
+
 def small_model(**kwargs):
     compile_kwargs = kwargs.pop("compile", {})
     model = HEMAAE(hidden=kwargs.pop("hidden", 16), seed=0, **kwargs)
@@ -310,10 +316,6 @@ def test_rejects_bad_arguments(kwargs, match):
 def test_output_bias_can_start_at_the_mean_rating(output_activation):
     ratings = low_rank_ratings(n_items=30, n_users=20, seed=13)
 
-    def frozen():
-        parts = ("autoencoder", "discriminator", "generator")
-        return {f"{part}_optimizer": keras.optimizers.SGD(0.0) for part in parts}
-
     model = small_model(
         output_activation=output_activation, output_bias_init="mean", compile=frozen()
     )
@@ -563,10 +565,6 @@ def test_encoder_units_add_layers_before_the_code_layer_and_save(tmp_path):
 
 def test_local_kernel_gates_the_rating_layer_and_its_penalty_joins_the_loss(tmp_path):
     ratings = low_rank_ratings(n_items=40, n_users=30, seed=20)
-
-    def frozen():  # learning rate 0: nothing moves
-        parts = ("autoencoder", "discriminator", "generator")
-        return {f"{part}_optimizer": keras.optimizers.SGD(0.0) for part in parts}
 
     settings = {"input_dropout": 0.0, "local_kernel_dim": 3, "encoder_units": [12]}
     plain = small_model(**settings, compile=frozen())
