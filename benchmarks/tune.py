@@ -8,9 +8,10 @@ the test part of the main tables; the test part is never read here. The training
 split again 90/10 (seed s): each setting is a `Recommender(seed=s, ranking="ratings", ...)`
 fitted on the 90% (which carves its own early-stopping slice from it) and scored on the 10%.
 Keys `hidden`, `epochs`, `batch_size`, `patience`, `learning_rate`, `lr_patience`,
-`lr_factor` and `validation_fraction` go to `Recommender`, every other key to `HEMAAE`; key
-`ensemble` lists further settings (each on top of the defaults), fitted with seeds s + 1000,
-s + 2000, ..., whose predicted ratings are averaged with the setting's own. Every
+`lr_factor`, `validation_fraction` and `global_kernel_epochs` go to `Recommender`, every
+other key to `HEMAAE`; key `ensemble` lists further settings (each on top of the
+defaults), fitted with seeds s + 1000, s + 2000, ..., whose predicted ratings are averaged
+with the setting's own. Every
 setting tried is kept in the results file with its seed, validation MAE and RMSE, epochs run,
 best epoch and fit time; the markdown beside it ranks the settings by their mean validation
 MAE and names each seed's own winner (the choice that split's test part may be used to
@@ -41,8 +42,9 @@ RECOMMENDER_KEYS = (
     "validation_fraction",
     "lr_patience",
     "lr_factor",
+    "global_kernel_epochs",
 )
-PROTOCOL = __doc__.split("\n\n")[1].replace("\n", " ")
+PROTOCOL = __doc__.split("\n\n")[2].replace("\n", " ")
 # Rows measured before a row recorded the defaults it was on top of (keras-hem 0.1's).
 EARLIER_DEFAULTS = "hidden 400, batch 256, mean error, l2 0.001"
 

@@ -99,6 +99,9 @@ HEAD_KWARGS = {
     "ranking_trains_encoder": False,
 }
 HEAD_WEIGHT = 0.5
+# `global_kernel_epochs`: the width of the global kernel unless `model_kwargs` names one
+# (GLocal-K's).
+GLOBAL_KERNEL_SIZE = 3
 # `lr_patience="auto"`: halve the learning rate after this many epochs without progress of the
 # validation MAE (chosen with `HEMAAE(input_dropout=0.5)` on validation slices; see the docs).
 LR_PATIENCE = 5
@@ -116,6 +119,14 @@ def _build_model(hidden, seed, model_kwargs):
     from keras_hem.models import HEMAAE
 
     return HEMAAE(hidden=hidden, seed=seed, **model_kwargs)
+
+
+def _merged(history, new):
+    """New per-epoch logs: those of `history`, then a `fit`'s `new` ones, as floats."""
+    merged = {k: list(v) for k, v in history.items()}
+    for name, values in new.items():
+        merged.setdefault(name, []).extend(float(v) for v in values)
+    return merged
 
 
 def member_folder(checkpoint_dir: str | Path, member: int) -> Path:
@@ -206,6 +217,14 @@ class Recommender(EvaluatedModel):
             `ensemble`-fold. `1` (default): one model. On five MovieLens-100K / -1M test
             splits two fits lowered the MAE on every split, by 0.0036 / 0.0027 on average
             (the docs' benchmarks page, `hem_aae_ensemble`).
+        global_kernel_epochs: `0` (default) for one training stage. `n >= 1` adds GLocal-K's
+            fine-tuning stage: each model gets a global kernel (`HEMAAE(global_kernel_size=
+            3)` unless `model_kwargs` names another odd size), trains as usual, then
+            `start_global_kernel` sets it from the model's reconstruction and training goes
+            on for at most `n` more epochs, under the same early stopping, which keeps the
+            first stage's weights unless the stage lowers the validation MAE (without a
+            validation slice, all `n` run). Not combined with `checkpoint_dir`. On
+            MovieLens-100K's validation slices it did not help (the docs' benchmarks page).
 
     Attributes:
         model: the trained Keras model (`None` before `fit`); of an ensemble, the first.
@@ -252,6 +271,7 @@ class Recommender(EvaluatedModel):
         lr_patience: int | str | None = "auto",
         lr_factor: float = 0.5,
         ensemble: int = 1,
+        global_kernel_epochs: int = 0,
     ):
         check_integer("hidden", hidden, minimum=1)
         check_number("learning_rate", learning_rate, strict=True, finite=True)
@@ -260,6 +280,14 @@ class Recommender(EvaluatedModel):
         check_integer("patience", patience, minimum=1)
         check_integer("seed", seed, minimum=0)
         check_integer("ensemble", ensemble, minimum=1)
+        check_integer("global_kernel_epochs", global_kernel_epochs, minimum=0)
+        size = model_kwargs.get("global_kernel_size") if isinstance(model_kwargs, dict) else None
+        if size is not None and bool(size) != bool(global_kernel_epochs):
+            raise ValueError(
+                f"model_kwargs global_kernel_size={size!r} and "
+                f"global_kernel_epochs={global_kernel_epochs!r} disagree: the global kernel is "
+                "trained only in the fine-tuning stage, so give both (or neither)."
+            )
         if validation_fraction:
             validation.validate_fraction(validation_fraction, "validation_fraction")
         if isinstance(lr_patience, str):
@@ -294,6 +322,7 @@ class Recommender(EvaluatedModel):
         self.lr_patience = None if lr_patience is None else int(lr_patience)
         self.lr_factor = float(lr_factor)
         self.ensemble = int(ensemble)
+        self.global_kernel_epochs = int(global_kernel_epochs)
         check_choice("ranking", ranking, RANKINGS)
         check_number("head_weight", head_weight, allow_none=True)
         # A malformed `ranking_weight` is left to HEMAAE's own check (when the model is built).
@@ -357,6 +386,7 @@ class Recommender(EvaluatedModel):
             "lr_patience": self.lr_patience,
             "lr_factor": self.lr_factor,
             "ensemble": self.ensemble,
+            "global_kernel_epochs": self.global_kernel_epochs,
         }
 
     @classmethod
@@ -468,6 +498,11 @@ class Recommender(EvaluatedModel):
         train = self._rating_matrix(ratings, user_col, item_col, rating_col, scale)
         if resume and checkpoint_dir is None:
             raise ValueError("resume=True needs the `checkpoint_dir` of the run to resume.")
+        if checkpoint_dir is not None and self.global_kernel_epochs:
+            raise ValueError(
+                f"global_kernel_epochs={self.global_kernel_epochs!r} cannot be checkpointed: "
+                "a checkpoint holds one training stage; fit without `checkpoint_dir`."
+            )
         self.interrupted = False
         fitted = []  # (model, history) of each member so far
         # Every member gets the same model settings (whether it has a ranking head included),
@@ -522,16 +557,18 @@ class Recommender(EvaluatedModel):
         if folder is not None:
             checkpoint = TrainingCheckpoint(folder, stopping, history, schedule)
             extra.insert(0, checkpoint)
+        rows = fit_part.to_item_user_csr()
+        stage = dict(
+            batch_size=self.batch_size,
+            validation_data=validation_data,
+            callbacks=[c for c in (stopping, schedule) if c is not None] + extra,
+            verbose=verbose,
+        )
         try:
-            result = model.fit(
-                fit_part.to_item_user_csr(),
-                epochs=self.epochs,
-                batch_size=self.batch_size,
-                validation_data=validation_data,
-                callbacks=[c for c in (stopping, schedule) if c is not None] + extra,
-                verbose=verbose,
-                initial_epoch=initial_epoch,
-            )
+            result = model.fit(rows, epochs=self.epochs, initial_epoch=initial_epoch, **stage)
+            history = _merged(history, result.history)
+            if self.global_kernel_epochs:
+                history = self._fine_tune(model, rows, stopping, schedule, history, stage)
         except KeyboardInterrupt:
             best = None if stopping is None else stopping.best_weights
             if best is not None:  # keep the best epoch so far, as early stopping would
@@ -540,11 +577,27 @@ class Recommender(EvaluatedModel):
                 history = checkpoint.history
             fitted.append((model, {k: [float(v) for v in vs] for k, vs in history.items()}))
             raise
-        merged = {k: list(v) for k, v in history.items()}
-        for name, values in result.history.items():
-            merged.setdefault(name, []).extend(float(v) for v in values)
-        fitted.append((model, merged))
+        fitted.append((model, history))
         return model_kwargs
+
+    def _fine_tune(self, model, rows, stopping, schedule, history, stage):
+        """GLocal-K's second stage: the global kernel set, training goes on; the merged logs.
+
+        Early stopping and the learning-rate schedule carry on from the first stage, so the
+        stage's weights are kept only where they beat the first stage's best validation MAE.
+        """
+        done = len(history.get("loss", []))
+        if stopping is not None:
+            # The first stage's best weights (statistics still 0) stay the ones to beat.
+            stopping.restored = {**stopping.state(), "wait": 0}
+            stopping.restored_weights = model.get_weights()
+        if schedule is not None:
+            schedule.restored = schedule.state()
+        model.start_global_kernel(rows)
+        result = model.fit(
+            rows, epochs=done + self.global_kernel_epochs, initial_epoch=done, **stage
+        )
+        return _merged(history, result.history)
 
     @property
     def member_seeds(self) -> list[int]:
@@ -627,11 +680,12 @@ class Recommender(EvaluatedModel):
         return train.n_ratings / max(train.n_users * train.n_items, 1) >= SPARSE_DENSITY
 
     def _model_kwargs(self, train):
-        """`model_kwargs`, with the multinomial ranking head added where it is wanted."""
+        """`model_kwargs`, with the ranking head and the global kernel added where wanted."""
+        extra = {"global_kernel_size": GLOBAL_KERNEL_SIZE} if self.global_kernel_epochs else {}
         # A `ranking_weight` of the user's own decides alone.
-        if "ranking_weight" in self.model_kwargs or not self._wants_head(train):
-            return dict(self.model_kwargs)
-        return {**HEAD_KWARGS, **self.model_kwargs}
+        if "ranking_weight" not in self.model_kwargs and self._wants_head(train):
+            extra.update(HEAD_KWARGS)
+        return {**extra, **self.model_kwargs}
 
     def _effective_head_weight(self):
         """`head_weight`, or for `None`, `HEAD_WEIGHT` when the model has a head, else 0."""

@@ -23,12 +23,13 @@ once_per_suite = pytest.mark.skipif(
     reason="starts its own processes with the backends it needs; run in the default pass",
 )
 
-# Tests whose subject is the same on every backend: the command line and the benchmark
-# scripts (argument handling, files written, tables rendered), the quickstart example (a
-# Recommender on MovieLens) and NumPy-side Recommender policy (ensembles, where a ranking
-# head goes). The fits under them are the ones test_recommender and test_checkpoint run on
-# every backend, so CI runs these once, in the default pass (the second backend's pass
-# stays within its time budget).
+# Tests whose subject is the same on every backend: the command line, the docs site and the
+# benchmark scripts (argument handling, files written, tables rendered), the quickstart
+# example (a Recommender on MovieLens), NumPy-side Recommender policy (ensembles, where a
+# ranking head goes, the global kernel's second stage) and the CSR row features. The fits
+# and layers under them are tested on every backend elsewhere (test_recommender,
+# test_checkpoint, test_hem_aae, tests/layers), so CI runs these once, in the default pass
+# (the second backend's pass stays within its time budget).
 backend_independent = pytest.mark.skipif(
     BACKEND != "tensorflow",
     reason="command-line, benchmark-script, quickstart or NumPy-side plumbing, the same on "

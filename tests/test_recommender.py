@@ -2,6 +2,7 @@ import json
 import re
 from types import SimpleNamespace
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,9 +10,10 @@ from backend import backend_independent
 
 from keras_hem import recommender as recommender_module
 from keras_hem.data import RatingMatrix
+from keras_hem.layers import GlobalKernelConv
 from keras_hem.models import HEMAAE
 from keras_hem.ranking import EASEBlendScorer
-from keras_hem.recommender import LR_PATIENCE, PRIOR_RATINGS, Recommender
+from keras_hem.recommender import GLOBAL_KERNEL_SIZE, LR_PATIENCE, PRIOR_RATINGS, Recommender
 
 # A tiny training set with string ids. "dan" and "e" are in the id maps without any training
 # rating (as after a split), so they count as unseen.
@@ -134,6 +136,15 @@ def model_score(user, item):
         ({"lr_factor": 1.0}, "lr_factor=1.0"),
         ({"ensemble": 0}, "ensemble=0"),
         ({"ensemble": 1.5}, "ensemble=1.5"),
+        ({"global_kernel_epochs": -1}, "global_kernel_epochs=-1"),
+        (
+            {"model_kwargs": {"global_kernel_size": 3}},
+            "global_kernel_size=3 and global_kernel_epochs=0 disagree",
+        ),
+        (
+            {"model_kwargs": {"global_kernel_size": 0}, "global_kernel_epochs": 5},
+            "global_kernel_size=0 and global_kernel_epochs=5 disagree",
+        ),
     ],
 )
 def test_bad_arguments_are_quoted(kwargs, quoted):
@@ -435,8 +446,66 @@ def synthetic_ratings(n_users=30, n_items=40, density=0.3, seed=0):
     )
 
 
-@pytest.mark.parametrize("model_kwargs", [None, {"encoder_units": [6]}])
-def test_real_model_fits_saves_and_loads_identically(tmp_path, model_kwargs):
+class SpoilSecondStage(keras.callbacks.Callback):
+    """From epoch `start` on, a learning rate so large that the validation MAE gets worse."""
+
+    def __init__(self, start):
+        super().__init__()
+        self.start = start
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch >= self.start:
+            self.model.optimizer.members["autoencoder"].learning_rate.assign(50.0)
+
+
+# Recommender's stage plumbing; the model's stage itself is tested on every backend
+# (test_hem_aae).
+@backend_independent
+@pytest.mark.parametrize("spoiled", [False, True])
+def test_global_kernel_epochs_add_a_stage_under_the_same_early_stopping(spoiled):
+    rec = Recommender(
+        hidden=8,
+        epochs=4,
+        batch_size=16,
+        validation_fraction=0.2,
+        patience=20,
+        ranking="ratings",
+        learning_rate=0.01,
+        global_kernel_epochs=3,
+    )
+    callbacks = [SpoilSecondStage(start=4)] if spoiled else None
+    rec.fit(synthetic_ratings(), callbacks=callbacks, verbose=0)
+    val_mae = rec.history["val_mae"]
+    assert len(val_mae) == 7  # 4 epochs, then 3 with the global kernel
+    conv = rec.model.encoder.layers[0]
+    assert isinstance(conv, GlobalKernelConv) and conv.kernel_size == GLOBAL_KERNEL_SIZE
+    # The weights kept are the best epoch's over both stages: the second stage's only if it
+    # beat the first; otherwise the statistics are back at 0 (the kernel is the identity).
+    _, (rows, held_out), _, _ = rec._validation_split(rec.train, rec.seed)
+    logs = rec.model.evaluate(rows, held_out, verbose=0, return_dict=True)
+    assert logs["mae"] == pytest.approx(min(val_mae), rel=1e-5)
+    second_stage_won = int(np.argmin(val_mae)) >= 4
+    assert second_stage_won == (not spoiled)  # still improving at 4 epochs, unless spoiled
+    assert second_stage_won == bool(np.any(np.asarray(conv.statistics)))
+    assert Recommender.from_config(rec.get_config()).global_kernel_epochs == 3
+
+
+def test_global_kernel_epochs_are_not_checkpointed(tmp_path):
+    rec = Recommender(hidden=4, epochs=1, global_kernel_epochs=2)
+    with pytest.raises(ValueError, match="global_kernel_epochs=2 cannot be checkpointed"):
+        rec.fit(synthetic_ratings(), checkpoint_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},
+        {"model_kwargs": {"encoder_units": [6]}},
+        pytest.param({"global_kernel_epochs": 2}, marks=backend_independent),
+    ],
+)
+def test_real_model_fits_saves_and_loads_identically(tmp_path, settings):
+    model_kwargs = settings.get("model_kwargs")
     frame = synthetic_ratings()
     rec = Recommender(
         hidden=8,
@@ -444,7 +513,7 @@ def test_real_model_fits_saves_and_loads_identically(tmp_path, model_kwargs):
         batch_size=16,
         validation_fraction=0.2,
         patience=1,
-        model_kwargs=model_kwargs,
+        **settings,
     )
     rec.fit(frame, verbose=0)
     assert {"loss", "mae", "rmse", "val_mae"} <= set(rec.history)

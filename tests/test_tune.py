@@ -44,8 +44,15 @@ def test_summary_ranks_by_mean_validation_mae_and_names_each_seeds_winner(tune):
 
 
 def test_settings_split_between_recommender_and_model(tune):
-    outer, inner = tune.split_settings({"hidden": 8, "learning_rate": 3e-4, "l2": 300.0})
-    assert outer == {"hidden": 8, "learning_rate": 3e-4} and inner == {"l2": 300.0}
+    setting = {"hidden": 8, "learning_rate": 3e-4, "l2": 300.0, "global_kernel_epochs": 5}
+    outer, inner = tune.split_settings(setting)
+    assert outer == {"hidden": 8, "learning_rate": 3e-4, "global_kernel_epochs": 5}
+    assert inner == {"l2": 300.0}
+
+
+def test_the_recorded_protocol_is_the_docstrings_protocol_paragraph(tune):
+    assert tune.PROTOCOL.startswith("Protocol: for split seed s,")
+    assert "test part is never read" in tune.PROTOCOL
 
 
 @pytest.mark.slow

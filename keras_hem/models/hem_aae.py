@@ -25,6 +25,7 @@ from keras_hem.data.pipeline import (
     sparse_rows,
 )
 from keras_hem.data.row_features import mean_model_features, row_labels
+from keras_hem.layers.global_kernel_conv import GlobalKernelConv
 from keras_hem.layers.local_kernel_dense import LocalKernelDense
 from keras_hem.layers.mean_model import MeanModel
 from keras_hem.layers.mean_model_labeler import MeanModelLabeler, observed_values
@@ -154,6 +155,13 @@ class HEMAAE(AdversarialAutoencoder):
         kernel_sparsity: weight of the local kernel's sparsity penalty,
             `kernel_sparsity / 2 * sum(K**2)`, added to the reconstruction loss as `l2`'s
             term is (GLocal-K's `lambda_s`; default 0). Needs `local_kernel_dim >= 1`.
+        global_kernel_size: `0` (default) for none; an odd `k` puts a `GlobalKernelConv`
+            of width `k` (GLocal-K: 3) before the encoder. It is the identity until
+            `start_global_kernel` sets its statistics (the column means of the model's
+            reconstruction), so a model first trains as without it; training on after that
+            call is GLocal-K's global-kernel fine-tuning (`Recommender(global_kernel_epochs=
+            ...)` runs both stages). The convolution mixes neighbouring entries of a row, so
+            batches are dense (`batch_format="sparse"` is refused).
         output_bias_init: `"zeros"` (default; the tables in the docs were measured with it) or
             `"mean"`: the first `fit` starts the decoder's bias at the mean training rating,
             so Adam need not walk it there from 0 (on ML-100K's validation slice: MAE 0.7168
@@ -210,6 +218,7 @@ class HEMAAE(AdversarialAutoencoder):
         encoder_units: Sequence[int] = (),
         local_kernel_dim: int = 0,
         kernel_sparsity: float = 0.0,
+        global_kernel_size: int = 0,
         **kwargs,
     ):
         check_choice("batch_format", batch_format, BATCH_FORMATS)
@@ -220,6 +229,17 @@ class HEMAAE(AdversarialAutoencoder):
             raise ValueError(
                 f"kernel_sparsity={kernel_sparsity!r} penalises a local kernel, but "
                 "local_kernel_dim=0 builds none; pass local_kernel_dim >= 1 (e.g. 5)."
+            )
+        global_kernel_size = check_integer("global_kernel_size", global_kernel_size, minimum=0)
+        if global_kernel_size % 2 == 0 and global_kernel_size > 0:
+            raise ValueError(
+                "`global_kernel_size` must be 0 or odd (the kernel needs a centre), got "
+                f"global_kernel_size={global_kernel_size!r}."
+            )
+        if batch_format == "sparse" and global_kernel_size:
+            raise ValueError(
+                f"batch_format='sparse' cannot feed the global kernel (global_kernel_size="
+                f"{global_kernel_size!r}), which convolves whole rows; use 'dense' or 'auto'."
             )
         if not (
             isinstance(input_dropout, numbers.Real)
@@ -298,6 +318,7 @@ class HEMAAE(AdversarialAutoencoder):
         self.encoder_units = encoder_units
         self.local_kernel_dim = local_kernel_dim
         self.kernel_sparsity = kernel_sparsity
+        self.global_kernel_size = global_kernel_size
         self.observation_decoder = None
         self._dropout_seed = None
 
@@ -313,6 +334,12 @@ class HEMAAE(AdversarialAutoencoder):
         if self.local_kernel_dim:
             # Only the layer that reads the ratings: it holds the model's n x units weights.
             layers[0] = self._dense(units[0], self.activation, offsets[0], layer=LocalKernelDense)
+        if self.global_kernel_size:
+            # No random draws: the seeds of the layers after it are unchanged.
+            conv = GlobalKernelConv(
+                self.global_kernel_size, dtype=self.dtype_policy, name="global_kernel"
+            )
+            layers.insert(0, conv)
         self.encoder = keras.Sequential([keras.Input((n,)), *layers], name="encoder")
         decoder_layers = [keras.Input((self.hidden,))]
         if self.output_activation == "sigmoid":
@@ -357,8 +384,13 @@ class HEMAAE(AdversarialAutoencoder):
     def _sparsity_penalty(self):
         if self.kernel_sparsity == 0:
             return 0.0
-        first = self.encoder.layers[0]
-        return self.kernel_sparsity / 2 * ops.cast(first.kernel_sparsity(), "float32")
+        return (
+            self.kernel_sparsity / 2 * ops.cast(self._rating_layer().kernel_sparsity(), "float32")
+        )
+
+    def _rating_layer(self):
+        """The encoder's layer that reads the ratings (after the global kernel, if any)."""
+        return self.encoder.layers[1 if self.global_kernel_size else 0]
 
     def _ranking_loss(self, x, codes, training):
         # Which entries are observed at all: binary cross-entropy over every entry of the batch.
@@ -440,6 +472,8 @@ class HEMAAE(AdversarialAutoencoder):
     def _encode(self, x, training):
         if training and self.input_dropout > 0:
             x = self._drop_ratings(x)
+        if is_sparse_batch(x) and self.global_kernel_size:
+            x = _densify(x, self.encoder.input_shape[-1])  # the convolution needs whole rows
         if not is_sparse_batch(x):
             return super()._encode(x, training)
         # The encoder's first Dense layer as a sparse product: sum of kernel rows weighted by
@@ -530,7 +564,10 @@ class HEMAAE(AdversarialAutoencoder):
         if self.batch_format != "auto":
             return self.batch_format == "sparse"
         return (
-            self.observation_decoder is None and not replicated and density(rows) < SPARSE_DENSITY
+            self.observation_decoder is None
+            and not self.global_kernel_size
+            and not replicated
+            and density(rows) < SPARSE_DENSITY
         )
 
     # -- scoring parts of the matrix (bounded memory) --------------------------------------
@@ -788,6 +825,35 @@ class HEMAAE(AdversarialAutoencoder):
         output = self.decoder.layers[0]
         output.bias.assign(np.full(output.bias.shape, value, "float32"))
 
+    def start_global_kernel(self, x: Rows | RatingMatrix, batch_size: int | None = None) -> None:
+        """Set the global kernel's statistics from the model's reconstruction of `x`.
+
+        The statistics are the mean of the reconstruction over the rows, one per column
+        (GLocal-K pools the pre-trained model's output the same way, over the other axis).
+        The kernel's learnt weights are still 0, so the model's outputs do not change; a
+        later `fit` trains them with the rest of the model (the fine-tuning stage). Call it
+        once, after the first training stage.
+
+        Args:
+            x: the training rows, as for `fit`.
+            batch_size: rows per prediction batch.
+
+        Raises:
+            ValueError: if the model has no global kernel (`global_kernel_size=0`) or has
+                not been fitted.
+        """
+        if not self.global_kernel_size:
+            raise ValueError(
+                "start_global_kernel() needs a global kernel: build with global_kernel_size "
+                "> 0 (e.g. 3)."
+            )
+        if not self.labeler.is_adapted:
+            raise ValueError("start_global_kernel() follows a first fit; the model is unfitted.")
+        rows = self.predict(x, batch_size=batch_size, verbose=0)
+        if self.orientation == "user":
+            rows = rows.T
+        self.encoder.layers[0].set_statistics(rows.mean(axis=0))
+
     def predict(
         self, x: Rows | RatingMatrix, batch_size: int | None = None, **kwargs
     ) -> np.ndarray:
@@ -841,6 +907,7 @@ class HEMAAE(AdversarialAutoencoder):
             encoder_units=list(self.encoder_units),
             local_kernel_dim=self.local_kernel_dim,
             kernel_sparsity=self.kernel_sparsity,
+            global_kernel_size=self.global_kernel_size,
         )
         if self.custom_miner:
             config["miner"] = keras.saving.serialize_keras_object(self.miner)
@@ -912,6 +979,13 @@ def _validate_ratings(data, name):
     observed = data.count_nonzero() if hasattr(data, "count_nonzero") else np.count_nonzero(data)
     if observed == 0:
         raise ValueError(f"`{name}` holds no rating (every entry is 0 = unobserved).")
+
+
+def _densify(batch, width):
+    """The dense `(rows, width)` block of a sparse batch (its padding entries hold 0)."""
+    n_rows = ops.shape(batch["row_counts"])[0]
+    indices = ops.stack([batch["row_ids"], batch["columns"]], axis=1)
+    return ops.scatter(indices, ops.cast(batch["values"], "float32"), (n_rows, width))
 
 
 def _row_chunks(indptr, max_rows, max_entries):

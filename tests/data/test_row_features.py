@@ -3,7 +3,7 @@
 import hypothesis.strategies as st
 import numpy as np
 import scipy.sparse as sp
-from backend import BACKEND
+from backend import backend_independent
 from hypothesis import given, settings
 
 from keras_hem.data.row_features import mean_model_features, row_labels
@@ -22,10 +22,11 @@ def rating_rows(draw):
     return np.where(observed, values, 0.0).astype("float32")
 
 
-# The CSR paths are NumPy; the layers they are checked against run every backend's ops, one
-# shape per example (JAX dispatches each new shape slowly, eagerly), and have their own
-# reference tests on every backend: the second backend's pass checks fewer examples.
-EXAMPLES = 25 if BACKEND == "tensorflow" else 8
+# The CSR paths are NumPy, the same on every backend; the layers they are checked against
+# have their own reference tests on every backend (tests/layers). So the module runs once,
+# in the default pass.
+pytestmark = backend_independent
+EXAMPLES = 25
 
 
 @settings(deadline=None, max_examples=EXAMPLES)

@@ -12,7 +12,7 @@ from scipy.special import expit
 
 from keras_hem import HEMAAE, RatingMatrix
 from keras_hem.datasets.synthetic import low_rank_ratings
-from keras_hem.layers import LocalKernelDense
+from keras_hem.layers import GlobalKernelConv, LocalKernelDense
 
 
 def split_entries(ratings, fraction=0.2, seed=0):
@@ -304,6 +304,12 @@ def test_wrong_width_after_building():
         (
             {"kernel_sparsity": 0.1},
             "kernel_sparsity=0.1 penalises a local kernel.*local_kernel_dim=0",
+        ),
+        ({"global_kernel_size": -1}, "global_kernel_size=-1"),
+        ({"global_kernel_size": 2}, "odd.*global_kernel_size=2"),
+        (
+            {"global_kernel_size": 3, "batch_format": "sparse"},
+            "batch_format='sparse' cannot feed the global kernel",
         ),
     ],
 )
@@ -599,3 +605,48 @@ def test_local_kernel_gates_the_rating_layer_and_its_penalty_joins_the_loss(tmp_
     np.testing.assert_array_equal(
         loaded.predict(ratings, verbose=0), penalised.predict(ratings, verbose=0)
     )
+
+
+def test_global_kernel_is_a_second_stage_that_starts_where_the_first_ended(tmp_path):
+    ratings = low_rank_ratings(n_items=40, n_users=30, seed=21)
+    settings = {"input_dropout": 0.0, "batch_format": "dense"}
+    plain = small_model(**settings)
+    staged = small_model(**settings, global_kernel_size=3)
+    for model in (plain, staged):
+        model.fit(ratings, epochs=2, batch_size=16, shuffle=False, verbose=0)
+    conv = staged.encoder.layers[0]
+    assert isinstance(conv, GlobalKernelConv)
+    # First stage: the kernel is the identity and learns nothing, so the model trains as
+    # the one without it (same seeds, same weights).
+    before = staged.predict(ratings, verbose=0)
+    np.testing.assert_allclose(before, plain.predict(ratings, verbose=0), rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(conv.global_kernel()), [0.0, 1.0, 0.0])
+    staged.start_global_kernel(ratings)
+    # The statistics are the reconstruction's column means; the outputs have not moved.
+    np.testing.assert_allclose(np.asarray(conv.statistics), before.mean(axis=0), rtol=1e-5)
+    np.testing.assert_array_equal(staged.predict(ratings, verbose=0), before)
+    staged.fit(ratings, epochs=2, batch_size=16, shuffle=False, verbose=0)
+    assert np.abs(np.asarray(conv.global_kernel()) - [0.0, 1.0, 0.0]).max() > 1e-4
+    # Sparse chunks (encode) are made dense for the convolution: the same codes.
+    dense_codes = staged.encoder.predict(ratings, verbose=0)
+    np.testing.assert_allclose(staged.encode(sp.csr_array(ratings)), dense_codes, atol=1e-6)
+    # Where batches would be sparse (0.5% observed), a global kernel keeps them dense.
+    thin = sp.random_array((200, 300), density=0.005, format="csr", rng=0)
+    thin.data[:] = 3.0
+    auto = {"hidden": 4, "batch_format": "auto"}
+    assert HEMAAE(**auto).uses_sparse_batches(thin)
+    assert not HEMAAE(**auto, global_kernel_size=3).uses_sparse_batches(thin)
+    staged.save(tmp_path / "global.keras")
+    loaded = keras.models.load_model(tmp_path / "global.keras")
+    assert loaded.global_kernel_size == 3
+    np.testing.assert_array_equal(
+        loaded.predict(ratings, verbose=0), staged.predict(ratings, verbose=0)
+    )
+
+
+def test_start_global_kernel_needs_a_kernel_and_a_fitted_model():
+    ratings = low_rank_ratings(n_items=20, n_users=10, seed=22)
+    with pytest.raises(ValueError, match="needs a global kernel.*global_kernel_size"):
+        small_model().start_global_kernel(ratings)
+    with pytest.raises(ValueError, match="follows a first fit"):
+        small_model(global_kernel_size=3).start_global_kernel(ratings)
