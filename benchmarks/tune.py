@@ -11,7 +11,9 @@ Keys `hidden`, `epochs`, `batch_size`, `patience`, `learning_rate`, `lr_patience
 `lr_factor`, `validation_fraction` and `global_kernel_epochs` go to `Recommender`, every
 other key to `HEMAAE`; key `ensemble` lists further settings (each on top of the
 defaults), fitted with seeds s + 1000, s + 2000, ..., whose predicted ratings are averaged
-with the setting's own. Every
+with the setting's own; key `global_kernel_statistics: "zeros"` runs the
+`global_kernel_epochs` stage with the kernel left the identity (the control: training on
+from the first stage's best weights alone). Every
 setting tried is kept in the results file with its seed, validation MAE and RMSE, epochs run,
 best epoch and fit time; the markdown beside it ranks the settings by their mean validation
 MAE and names each seed's own winner (the choice that split's test part may be used to
@@ -19,6 +21,7 @@ report).
 """
 
 import argparse
+import contextlib
 import inspect
 import json
 import time
@@ -94,10 +97,28 @@ class Averaged:
 
 
 def fitted(setting, fit_part, seed):
+    setting = dict(setting)
+    control = setting.pop("global_kernel_statistics", None) == "zeros"
     outer, inner = split_settings(setting)
     keras.utils.set_random_seed(seed)
     rec = Recommender(seed=seed, ranking="ratings", model_kwargs=inner, **outer)
-    return rec.fit(fit_part, verbose=0)
+    with statistics_left_at_zero() if control else contextlib.nullcontext():
+        return rec.fit(fit_part, verbose=0)
+
+
+@contextlib.contextmanager
+def statistics_left_at_zero():
+    """The second stage without its kernel: `start_global_kernel` leaves the statistics at 0.
+
+    The kernel then stays the identity and learns nothing, so the stage is training on from
+    the first stage's best weights alone: the control for what the kernel adds.
+    """
+    original = HEMAAE.start_global_kernel
+    HEMAAE.start_global_kernel = lambda self, x, batch_size=None: None
+    try:
+        yield
+    finally:
+        HEMAAE.start_global_kernel = original
 
 
 def score(setting, fit_part, val_part, seed):

@@ -159,3 +159,21 @@ def test_an_ensemble_setting_scores_the_mean_of_its_fits(tune, movielens_dir, mo
     assert np.abs(one - two).mean() > 0.1
     assert row["val_MAE"] == pytest.approx(np.mean(np.abs((one + two) / 2 - truth)), rel=1e-5)
     assert "member_epochs" not in tune.score(base, fit_part, val_part, seed=0)
+
+
+def test_the_global_kernel_control_trains_the_second_stage_with_an_identity_kernel(tune):
+    from keras_hem.data import RatingMatrix
+    from keras_hem.datasets.synthetic import low_rank_ratings
+    from keras_hem.models import HEMAAE
+
+    items, users = np.nonzero(low_rank_ratings(n_items=40, n_users=30, seed=3))
+    ratings = low_rank_ratings(n_items=40, n_users=30, seed=3)[items, users]
+    part = RatingMatrix.from_arrays(users, items, ratings)
+    setting = {"hidden": 4, "epochs": 2, "global_kernel_epochs": 2}
+    original = HEMAAE.start_global_kernel
+    real = tune.fitted(setting, part, seed=0)
+    control = tune.fitted({**setting, "global_kernel_statistics": "zeros"}, part, seed=0)
+    assert len(control.history["loss"]) == len(real.history["loss"]) == 4  # both stages ran
+    statistics = [np.asarray(r.model.encoder.layers[0].statistics) for r in (real, control)]
+    assert np.abs(statistics[0]).max() > 0 and not statistics[1].any()
+    assert HEMAAE.start_global_kernel is original  # put back after the fit
