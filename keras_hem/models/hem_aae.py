@@ -33,7 +33,13 @@ from keras_hem.layers.output_dense import OutputDense
 from keras_hem.mining.protocol import Miner, check_miner
 from keras_hem.mining.triplet_hard_miner import TripletHardMiner
 from keras_hem.models.adversarial_autoencoder import AdversarialAutoencoder
-from keras_hem.ops import gather_columns, observed_mask, pair_dot, sparse_dense_matmul
+from keras_hem.ops import (
+    gather_columns,
+    observed_mask,
+    pair_dot,
+    sparse_dense_matmul,
+    sparse_to_dense,
+)
 from keras_hem.presets import get_preset
 from keras_hem.types import ArrayLike, Rows
 
@@ -473,7 +479,9 @@ class HEMAAE(AdversarialAutoencoder):
         if training and self.input_dropout > 0:
             x = self._drop_ratings(x)
         if is_sparse_batch(x) and self.global_kernel_size:
-            x = _densify(x, self.encoder.input_shape[-1])  # the convolution needs whole rows
+            # The convolution needs whole rows.
+            n_rows, width = ops.shape(x["row_counts"])[0], self.encoder.input_shape[-1]
+            x = sparse_to_dense(x["row_ids"], x["columns"], x["values"], n_rows, width)
         if not is_sparse_batch(x):
             return super()._encode(x, training)
         # The encoder's first Dense layer as a sparse product: sum of kernel rows weighted by
@@ -979,13 +987,6 @@ def _validate_ratings(data, name):
     observed = data.count_nonzero() if hasattr(data, "count_nonzero") else np.count_nonzero(data)
     if observed == 0:
         raise ValueError(f"`{name}` holds no rating (every entry is 0 = unobserved).")
-
-
-def _densify(batch, width):
-    """The dense `(rows, width)` block of a sparse batch (its padding entries hold 0)."""
-    n_rows = ops.shape(batch["row_counts"])[0]
-    indices = ops.stack([batch["row_ids"], batch["columns"]], axis=1)
-    return ops.scatter(indices, ops.cast(batch["values"], "float32"), (n_rows, width))
 
 
 def _row_chunks(indptr, max_rows, max_entries):

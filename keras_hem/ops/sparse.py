@@ -1,4 +1,4 @@
-"""Products with sparse rating rows given as coordinate lists, in `keras.ops` only.
+"""Sparse rating rows given as coordinate lists: their products and dense blocks (`keras.ops`).
 
 A batch of sparse rows is three aligned 1-D tensors: `row_ids` (the entry's row within the
 batch), `columns` and `values`. Padding entries (added so that compiled steps see few distinct
@@ -42,6 +42,35 @@ def sparse_dense_matmul(
     gathered = ops.take(kernel, columns, axis=0)
     weighted = gathered * ops.cast(values, kernel.dtype)[:, None]
     return ops.segment_sum(weighted, row_ids, num_segments=n_rows)
+
+
+def sparse_to_dense(
+    row_ids: Tensor, columns: Tensor, values: Tensor, n_rows: int, width: int
+) -> Tensor:
+    """The dense float32 `(n_rows, width)` block of sparse rows (padding entries add 0).
+
+    For layers that need whole rows, such as a convolution along them; its memory is
+    `n_rows x width`, so use it on one batch at a time.
+
+    Args:
+        row_ids: int `(entries,)` row of each entry, in `[0, n_rows)`.
+        columns: int `(entries,)` column of each entry, in `[0, width)`.
+        values: `(entries,)` entry values (0 for padding).
+        n_rows: number of rows.
+        width: number of columns.
+
+    Returns:
+        float32 `(n_rows, width)` tensor.
+
+    Examples:
+        >>> import numpy as np
+        >>> out = sparse_to_dense(np.array([0, 1, 0]), np.array([2, 0, 0]),
+        ...                       np.array([4.0, 5.0, 0.0], "float32"), 2, 3)
+        >>> np.asarray(out).tolist()  # the last entry is padding at (0, 0)
+        [[0.0, 0.0, 4.0], [5.0, 0.0, 0.0]]
+    """
+    indices = ops.stack([row_ids, columns], axis=1)
+    return ops.scatter(indices, ops.cast(values, "float32"), (n_rows, width))
 
 
 def pair_dot(codes: Tensor, row_ids: Tensor, kernel: Tensor, columns: Tensor) -> Tensor:

@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 
 from keras_hem.data.pipeline import sparse_rows
-from keras_hem.ops import gather_columns, pair_dot, sparse_dense_matmul
+from keras_hem.ops import gather_columns, pair_dot, sparse_dense_matmul, sparse_to_dense
 
 
 @st.composite
@@ -89,3 +89,14 @@ def _gradient(loss_fn, variable):
             return loss_fn()
 
     return np.asarray(jax.grad(pure)(variable.value))
+
+
+@settings(deadline=None, max_examples=20)
+@given(sparse_case())
+def test_sparse_to_dense_gives_back_the_dense_rows(case):
+    dense, _ = case
+    batch = sparse_rows(sp.csr_array(dense), np.arange(len(dense)))  # padded entry lists
+    out = sparse_to_dense(
+        batch["row_ids"], batch["columns"], batch["values"], len(dense), dense.shape[1]
+    )
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(out), dense)
